@@ -1,0 +1,314 @@
+"""Typed settings: the YAML config file, its defaults, and errors that name the key path.
+
+Every section is a pydantic model that forbids unknown keys, so a typo is an
+error rather than a silently ignored setting. `load()` is the one way in: it
+returns `Settings` or raises `ConfigError` listing every problem at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_PORT = 9853
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> float:
+    """`30s`, `5m`, `1h`, `1d` (or a bare number of seconds) -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 30s, 5m, 1h or 1d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(int(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    else:
+        raise ValueError("must be a duration such as 30s, 5m, 1h or 1d")
+    if seconds <= 0:
+        raise ValueError("must be a positive duration")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _parse_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError("must be a date in the form YYYY-MM-DD")
+
+
+Date = Annotated[dt.date, BeforeValidator(_parse_date)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AdoptionTarget(_Section):
+    months: int = Field(ge=0)
+    ratio: float = Field(ge=0.0, le=1.0)
+
+
+DEFAULT_TARGETS = (
+    AdoptionTarget(months=0, ratio=0.10),
+    AdoptionTarget(months=3, ratio=0.30),
+    AdoptionTarget(months=6, ratio=0.50),
+    AdoptionTarget(months=12, ratio=0.70),
+)
+
+
+class Platform(_Section):
+    launch_date: Date
+    adoption_targets: tuple[AdoptionTarget, ...] = DEFAULT_TARGETS
+
+    @field_validator("adoption_targets")
+    @classmethod
+    def _distinct_months(cls, targets: tuple[AdoptionTarget, ...]) -> tuple[AdoptionTarget, ...]:
+        months = [t.months for t in targets]
+        if len(set(months)) != len(months):
+            raise ValueError("each months value may appear only once")
+        return tuple(sorted(targets, key=lambda t: t.months))
+
+
+class Teams(_Section):
+    mandated: tuple[str, ...] = ()
+    onboarded: dict[str, Date] = Field(default_factory=dict)
+
+
+class Ownership(_Section):
+    labels: tuple[str, ...] = ("team", "owner")
+    namespaces: dict[str, str] = Field(default_factory=dict)
+
+
+class Cluster(_Section):
+    name: str = Field(min_length=1)
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Cluster:
+        if self.in_cluster == (self.kubeconfig is not None):
+            raise ValueError("set exactly one of kubeconfig or in_cluster: true")
+        if self.in_cluster and self.context is not None:
+            raise ValueError("context applies only with kubeconfig")
+        return self
+
+
+Kind = Literal["Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"]
+DEFAULT_KINDS: tuple[Kind, ...] = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job")
+
+
+class Kubernetes(_Section):
+    interval: Duration = 300.0
+    timeout: Duration = 30.0  # per HTTP request; a poll is bounded by pages x timeout
+    clusters: tuple[Cluster, ...] = ()
+    include_namespaces: tuple[str, ...] = ("*",)
+    exclude_namespaces: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease")
+    kinds: tuple[Kind, ...] = DEFAULT_KINDS
+    page_size: int = Field(default=500, ge=1, le=10000)
+
+    @field_validator("clusters")
+    @classmethod
+    def _unique_names(cls, clusters: tuple[Cluster, ...]) -> tuple[Cluster, ...]:
+        names = [c.name for c in clusters]
+        if len(set(names)) != len(names):
+            raise ValueError("cluster names must be unique")
+        return clusters
+
+    @field_validator("kinds")
+    @classmethod
+    def _some_kinds(cls, kinds: tuple[Kind, ...]) -> tuple[Kind, ...]:
+        if not kinds:
+            raise ValueError("list at least one kind")
+        return tuple(dict.fromkeys(kinds))
+
+
+Operator = Literal["In", "NotIn", "Exists", "DoesNotExist", "Matches"]
+
+
+class Requirement(_Section):
+    key: str = Field(min_length=1)
+    operator: Operator
+    values: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> Requirement:
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise ValueError(f"values must be empty for operator {self.operator}")
+        if self.operator in ("In", "NotIn", "Matches") and not self.values:
+            raise ValueError(f"values must not be empty for operator {self.operator}")
+        if self.operator == "Matches":
+            for value in self.values:
+                try:
+                    re.compile(value)
+                except re.error as exc:
+                    raise ValueError(f"values: {value!r} is not a regular expression: {exc}")
+        return self
+
+
+class Selector(_Section):
+    """Kubernetes LabelSelector semantics plus the Matches operator; empty matches everything."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
+    match_expressions: tuple[Requirement, ...] = Field(default=(), alias="matchExpressions")
+
+
+class Match(_Section):
+    labels: Selector | None = None
+    annotations: Selector | None = None
+    namespace_labels: Selector | None = None
+    field_managers: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _some_criterion(self) -> Match:
+        if (self.labels, self.annotations, self.namespace_labels, self.field_managers) == (
+            None,
+            None,
+            None,
+            None,
+        ):
+            raise ValueError(
+                "give at least one of labels, annotations, namespace_labels, field_managers"
+            )
+        return self
+
+
+class GoldenPath(_Section):
+    name: str = Field(min_length=1)
+    match: Match
+
+
+class State(_Section):
+    path: str = "./adoption-state.db"
+
+
+class Server(_Section):
+    listen: str = f"0.0.0.0:{DEFAULT_PORT}"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be HOST:PORT, e.g. 0.0.0.0:9853")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]") or "0.0.0.0"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class Settings(_Section):
+    platform: Platform
+    teams: Teams = Teams()
+    ownership: Ownership = Ownership()
+    kubernetes: Kubernetes = Kubernetes()
+    golden_paths: tuple[GoldenPath, ...] = ()
+    state: State = State()
+    server: Server = Server()
+
+    @field_validator("golden_paths")
+    @classmethod
+    def _unique_paths(cls, paths: tuple[GoldenPath, ...]) -> tuple[GoldenPath, ...]:
+        names = [p.name for p in paths]
+        if len(set(names)) != len(names):
+            raise ValueError("golden path names must be unique")
+        return paths
+
+
+class ConfigError(Exception):
+    """The config cannot be used; `problems` holds one `key.path: message` line each."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif path:
+            path += f".{part}"
+        else:
+            path = str(part)
+    return path or "(top level)"
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        choices = [c.strip().strip("'") for c in re.split(r",| or ", expected) if c.strip()]
+        return "must be one of " + ", ".join(choices)
+    if kind in ("value_error", "assertion_error"):
+        return str(error["ctx"]["error"]) if "ctx" in error else str(error["msg"])
+    return str(error["msg"]).lower().replace("input should", "must")
+
+
+def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    # pydantic adds a pseudo step naming the validator or the tagged type; users never wrote it
+    return tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "union"))))
+
+
+def parse(raw: object, source: str = "config") -> Settings:
+    if raw is None:
+        raise ConfigError(source, ["(top level): the file is empty"])
+    if not isinstance(raw, dict):
+        raise ConfigError(source, ["(top level): must be a mapping of sections"])
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{_key_path(_clean_loc(tuple(e['loc'])))}: {_message(e)}" for e in exc.errors()
+        ]
+        raise ConfigError(source, problems) from None
+
+
+def load(path: str | Path) -> Settings:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"(file): cannot read: {exc.strerror}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise ConfigError(source, [f"{where}: not valid YAML: {exc}"]) from None
+    return parse(raw, source)
