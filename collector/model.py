@@ -83,3 +83,4 @@ class SourceStatus:
     poll_duration: float
     errors_total: int
     objects: Mapping[str, int] = field(default_factory=dict)
+    skipped: int = 0

@@ -1,0 +1,212 @@
+"""Renders a snapshot and the collector's own status into the exposition text, once per poll.
+
+A scrape never computes anything: `Exposition.latest` is the bytes rendered
+after the last poll, replaced by a single reference assignment (atomic in
+CPython), so a scrape sees either the old or the new snapshot, never half of each.
+The metric names below are a contract with dashboards and alerts: do not rename.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from collector import __version__
+from collector.adoption import Snapshot
+from collector.model import Path, SourceStatus
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _gauge(name: str, doc: str, labels: Sequence[str] = ()) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, labels=list(labels))
+
+
+def adoption_metrics(s: Snapshot) -> Iterator[Metric]:
+    workloads = _gauge(
+        "adoption_team_workloads",
+        "Tracked workloads of an active team, by path (golden or shadow).",
+        ["team", "path"],
+    )
+    adopted = _gauge(
+        "adoption_team_adopted", "1 if the team runs at least one golden workload now.", ["team"]
+    )
+    mandated = _gauge(
+        "adoption_team_mandated",
+        "1 if the team is mandated to use the platform (left out of the voluntary ratio).",
+        ["team"],
+    )
+    for t in s.teams:
+        workloads.add_metric([t.team, Path.GOLDEN.value], t.golden)
+        workloads.add_metric([t.team, Path.SHADOW.value], t.shadow)
+        adopted.add_metric([t.team], int(t.adopted))
+        mandated.add_metric([t.team], int(t.mandated))
+    yield from (workloads, adopted, mandated)
+
+    onboarded = _gauge(
+        "adoption_team_onboarded_timestamp_seconds",
+        "When the team onboarded: the later of the platform launch and the team's earliest "
+        "namespace or workload, unless overridden in teams.onboarded.",
+        ["team"],
+    )
+    first_deploy = _gauge(
+        "adoption_team_first_deploy_timestamp_seconds",
+        "Creation time of the team's first golden workload ever seen.",
+        ["team"],
+    )
+    time_to_first = _gauge(
+        "adoption_team_time_to_first_deploy_seconds",
+        "Seconds from the team's onboarding to its first golden workload (0 if it came first).",
+        ["team"],
+    )
+    for h in s.history:
+        if h.onboarded is not None:
+            onboarded.add_metric([h.team], h.onboarded)
+        if h.first_deploy is not None:
+            first_deploy.add_metric([h.team], h.first_deploy)
+        if (ttfd := h.time_to_first_deploy) is not None:
+            time_to_first.add_metric([h.team], ttfd)
+    yield from (onboarded, first_deploy, time_to_first)
+
+    yield GaugeMetricFamily(
+        "adoption_active_teams", "Teams with at least one tracked workload.", s.active_teams
+    )
+    yield GaugeMetricFamily(
+        "adoption_adopted_teams", "Teams with at least one golden workload.", s.adopted_teams
+    )
+    yield _optional("adoption_ratio", "Adopted teams / active teams.", s.ratio)
+    yield _optional(
+        "adoption_voluntary_ratio",
+        "Adopted non-mandated teams / active non-mandated teams.",
+        s.voluntary_ratio,
+    )
+
+    per_cluster = _gauge(
+        "adoption_workloads", "Tracked workloads by cluster and path.", ["kube_cluster", "path"]
+    )
+    for (cluster, path), n in sorted(s.workloads.items()):
+        per_cluster.add_metric([cluster, path.value], n)
+    yield per_cluster
+    yield _optional(
+        "adoption_workload_ratio",
+        "Golden workloads / all tracked workloads, owned and unowned.",
+        s.workload_ratio,
+    )
+    unowned = _gauge(
+        "adoption_unowned_workloads",
+        "Tracked workloads no label or namespace mapping attributes to a team.",
+        ["kube_cluster"],
+    )
+    for cluster, n in sorted(s.unowned.items()):
+        unowned.add_metric([cluster], n)
+    yield unowned
+
+    per_path = _gauge(
+        "adoption_golden_path_workloads",
+        "Tracked workloads by the golden path they matched first.",
+        ["golden_path"],
+    )
+    for name, n in sorted(s.golden_paths.items()):
+        per_path.add_metric([name], n)
+    yield per_path
+    per_tool = _gauge(
+        "adoption_deploy_tool_workloads",
+        "Tracked workloads by the tool that last applied their spec (from managedFields).",
+        ["tool"],
+    )
+    for tool, n in sorted(s.tools.items()):
+        per_tool.add_metric([tool.value], n)
+    yield per_tool
+
+    yield GaugeMetricFamily(
+        "adoption_platform_launch_timestamp_seconds",
+        "When the platform went live (platform.launch_date, midnight UTC).",
+        s.launch,
+    )
+    yield _optional(
+        "adoption_target_ratio",
+        "Adoption the platform should have reached at its current age (platform.adoption_targets).",
+        s.target_ratio,
+    )
+
+
+def _optional(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
+    # A ratio over nothing has no value: no sample at all, never 0 and never NaN.
+    family = GaugeMetricFamily(name, doc)
+    if value is not None:
+        family.add_metric([], value)
+    return family
+
+
+def collector_metrics(statuses: Iterable[SourceStatus]) -> Iterator[Metric]:
+    labels = ["source", "kube_cluster"]
+    up = _gauge("adoption_collector_up", "1 if the last poll of the source succeeded.", labels)
+    last_success = _gauge(
+        "adoption_collector_last_success_timestamp_seconds",
+        "When the last successful poll of the source finished.",
+        labels,
+    )
+    duration = _gauge(
+        "adoption_collector_poll_duration_seconds", "How long the last poll took.", labels
+    )
+    errors = CounterMetricFamily(
+        "adoption_collector_poll_errors", "Polls of the source that failed.", labels=labels
+    )
+    objects = _gauge(
+        "adoption_collector_objects",
+        "Objects read in the last successful poll, by kind.",
+        [*labels, "kind"],
+    )
+    skipped = _gauge(
+        "adoption_collector_skipped_objects",
+        "Objects in the last successful poll too malformed to use, skipped.",
+        labels,
+    )
+    for st in sorted(statuses, key=lambda st: (st.source, st.kube_cluster)):
+        key = [st.source, st.kube_cluster]
+        up.add_metric(key, int(st.up))
+        if st.last_success is not None:
+            last_success.add_metric(key, st.last_success)
+        duration.add_metric(key, st.poll_duration)
+        errors.add_metric(key, st.errors_total)
+        for kind, n in sorted(st.objects.items()):
+            objects.add_metric([*key, kind], n)
+        skipped.add_metric(key, st.skipped)
+    yield from (up, last_success, duration, errors, objects, skipped)
+    info = _gauge(
+        "adoption_collector_build_info", "The collector's version; always 1.", ["version"]
+    )
+    info.add_metric([__version__], 1)
+    yield info
+
+
+class _Fixed(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self._metrics
+
+
+def render(snapshot: Snapshot | None, statuses: Iterable[SourceStatus]) -> bytes:
+    """The full exposition text. Without a snapshot (nothing polled yet) only the collector's
+    own metrics are rendered, so an empty start never reports 0% adoption."""
+    metrics = list(collector_metrics(statuses))
+    if snapshot is not None:
+        metrics[:0] = adoption_metrics(snapshot)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed(metrics))
+    return generate_latest(registry)
+
+
+class Exposition:
+    """Holds the last rendered exposition; written by the poller, read by every scrape."""
+
+    def __init__(self) -> None:
+        self.latest: bytes = render(None, ())
+
+    def publish(self, body: bytes) -> None:
+        self.latest = body

@@ -1,0 +1,89 @@
+"""Which team owns a workload or a namespace, from labels and a static map.
+
+Pure functions, no I/O or state: they run for every workload of every poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+__all__ = ["namespace_team", "normalise_team", "workload_team"]
+
+
+def normalise_team(raw: str | None) -> str | None:
+    """A team name, or a Backstage entity reference `[kind:][namespace/]name`, as
+    its bare lower-cased name: `group:default/Payments` -> `payments`.
+
+    Returns None for None and for anything that is empty once the prefixes and
+    surrounding whitespace are gone, so callers can treat "no team" uniformly.
+    Non-ASCII characters are kept (`str.lower`, not `casefold`, so `ß` stays).
+    """
+    if raw is None:
+        return None
+    ref = raw.strip()
+    # As Backstage parses refs: a colon is the kind separator only if it comes
+    # before any slash; the first slash after that ends the namespace.
+    colon = ref.find(":")
+    slash = ref.find("/")
+    if colon != -1 and (slash == -1 or colon < slash):
+        ref = ref[colon + 1 :]
+        slash = ref.find("/")
+    if slash != -1:
+        ref = ref[slash + 1 :]
+    name = ref.strip().lower()
+    return name or None
+
+
+def _first_team(labels: Mapping[str, str], label_keys: Sequence[str]) -> str | None:
+    for key in label_keys:
+        value = labels.get(key)
+        if value is not None:
+            team = normalise_team(value)
+            if team is not None:
+                return team
+    return None
+
+
+def namespace_team(
+    namespace: str,
+    namespace_labels: Mapping[str, str],
+    label_keys: Sequence[str],
+    static_map: Mapping[str, str],
+) -> str | None:
+    """The team the namespace itself names: the first of `label_keys` on the
+    namespace with a non-empty value, else `static_map[namespace]`, else None.
+
+    Workload labels are deliberately not consulted: this is the evidence that a
+    team has onboarded, which a single labelled workload does not prove.
+    A key present with an empty (or prefix-only) value is skipped as if absent.
+    """
+    team = _first_team(namespace_labels, label_keys)
+    if team is not None:
+        return team
+    return normalise_team(static_map.get(namespace))
+
+
+def workload_team(
+    workload_labels: Mapping[str, str],
+    namespace: str,
+    namespace_labels: Mapping[str, str],
+    label_keys: Sequence[str],
+    static_map: Mapping[str, str],
+) -> str | None:
+    """The team owning a workload, most specific source first.
+
+    1. the first of `label_keys` present on the workload with a non-empty value;
+    2. else the first such key on its namespace;
+    3. else `static_map[namespace]`;
+    4. else None.
+
+    Values are normalised with `normalise_team`. A key that is present but whose
+    value is empty or whitespace-only (or only a Backstage prefix such as
+    `group:`) is skipped, i.e. treated as absent, so the search continues with
+    the next key and then the next source; an empty label must not hide an
+    owner recorded elsewhere.
+    """
+    team = _first_team(workload_labels, label_keys)
+    if team is not None:
+        return team
+    return namespace_team(namespace, namespace_labels, label_keys, static_map)

@@ -1,0 +1,189 @@
+"""Exact exposition output, compared line by line, as prometheus/client_python tests its own."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from collector import exporter
+from collector.model import SourceStatus
+from tests.records import GOLDEN, ns, settings, ts, wl
+from tests.test_adoption import compute
+
+# Checked by hand: billing's namespace predates the launch (2026-03-01 = 1772323200),
+# payments onboarded 2026-03-10 (1773100800) and first deployed golden 2026-04-01
+# (1775001600), 22 days = 1900800 s later; misc/x is unowned.
+EXPECTED = """\
+# HELP adoption_team_workloads Tracked workloads of an active team, by path (golden or shadow).
+# TYPE adoption_team_workloads gauge
+adoption_team_workloads{path="golden",team="billing"} 0.0
+adoption_team_workloads{path="shadow",team="billing"} 1.0
+adoption_team_workloads{path="golden",team="payments"} 1.0
+adoption_team_workloads{path="shadow",team="payments"} 1.0
+# HELP adoption_team_adopted 1 if the team runs at least one golden workload now.
+# TYPE adoption_team_adopted gauge
+adoption_team_adopted{team="billing"} 0.0
+adoption_team_adopted{team="payments"} 1.0
+# HELP adoption_team_mandated 1 if the team is mandated to use the platform (left out of the voluntary ratio).
+# TYPE adoption_team_mandated gauge
+adoption_team_mandated{team="billing"} 1.0
+adoption_team_mandated{team="payments"} 0.0
+# HELP adoption_team_onboarded_timestamp_seconds When the team onboarded: the later of the platform launch and the team's earliest namespace or workload, unless overridden in teams.onboarded.
+# TYPE adoption_team_onboarded_timestamp_seconds gauge
+adoption_team_onboarded_timestamp_seconds{team="billing"} 1.7723232e+09
+adoption_team_onboarded_timestamp_seconds{team="payments"} 1.7731008e+09
+# HELP adoption_team_first_deploy_timestamp_seconds Creation time of the team's first golden workload ever seen.
+# TYPE adoption_team_first_deploy_timestamp_seconds gauge
+adoption_team_first_deploy_timestamp_seconds{team="payments"} 1.7750016e+09
+# HELP adoption_team_time_to_first_deploy_seconds Seconds from the team's onboarding to its first golden workload (0 if it came first).
+# TYPE adoption_team_time_to_first_deploy_seconds gauge
+adoption_team_time_to_first_deploy_seconds{team="payments"} 1.9008e+06
+# HELP adoption_active_teams Teams with at least one tracked workload.
+# TYPE adoption_active_teams gauge
+adoption_active_teams 2.0
+# HELP adoption_adopted_teams Teams with at least one golden workload.
+# TYPE adoption_adopted_teams gauge
+adoption_adopted_teams 1.0
+# HELP adoption_ratio Adopted teams / active teams.
+# TYPE adoption_ratio gauge
+adoption_ratio 0.5
+# HELP adoption_voluntary_ratio Adopted non-mandated teams / active non-mandated teams.
+# TYPE adoption_voluntary_ratio gauge
+adoption_voluntary_ratio 1.0
+# HELP adoption_workloads Tracked workloads by cluster and path.
+# TYPE adoption_workloads gauge
+adoption_workloads{kube_cluster="c1",path="golden"} 1.0
+adoption_workloads{kube_cluster="c1",path="shadow"} 3.0
+# HELP adoption_workload_ratio Golden workloads / all tracked workloads, owned and unowned.
+# TYPE adoption_workload_ratio gauge
+adoption_workload_ratio 0.25
+# HELP adoption_unowned_workloads Tracked workloads no label or namespace mapping attributes to a team.
+# TYPE adoption_unowned_workloads gauge
+adoption_unowned_workloads{kube_cluster="c1"} 1.0
+# HELP adoption_golden_path_workloads Tracked workloads by the golden path they matched first.
+# TYPE adoption_golden_path_workloads gauge
+adoption_golden_path_workloads{golden_path="service-chart"} 1.0
+# HELP adoption_deploy_tool_workloads Tracked workloads by the tool that last applied their spec (from managedFields).
+# TYPE adoption_deploy_tool_workloads gauge
+adoption_deploy_tool_workloads{tool="argocd"} 0.0
+adoption_deploy_tool_workloads{tool="flux"} 0.0
+adoption_deploy_tool_workloads{tool="helm"} 1.0
+adoption_deploy_tool_workloads{tool="kubectl"} 1.0
+adoption_deploy_tool_workloads{tool="other"} 0.0
+adoption_deploy_tool_workloads{tool="pulumi"} 0.0
+adoption_deploy_tool_workloads{tool="terraform"} 0.0
+adoption_deploy_tool_workloads{tool="unknown"} 2.0
+# HELP adoption_platform_launch_timestamp_seconds When the platform went live (platform.launch_date, midnight UTC).
+# TYPE adoption_platform_launch_timestamp_seconds gauge
+adoption_platform_launch_timestamp_seconds 1.7723232e+09
+# HELP adoption_target_ratio Adoption the platform should have reached at its current age (platform.adoption_targets).
+# TYPE adoption_target_ratio gauge
+adoption_target_ratio 0.5
+# HELP adoption_collector_up 1 if the last poll of the source succeeded.
+# TYPE adoption_collector_up gauge
+adoption_collector_up{kube_cluster="prod-eu",source="kubernetes"} 1.0
+adoption_collector_up{kube_cluster="prod-us",source="kubernetes"} 0.0
+# HELP adoption_collector_last_success_timestamp_seconds When the last successful poll of the source finished.
+# TYPE adoption_collector_last_success_timestamp_seconds gauge
+adoption_collector_last_success_timestamp_seconds{kube_cluster="prod-eu",source="kubernetes"} 1.7894664e+09
+# HELP adoption_collector_poll_duration_seconds How long the last poll took.
+# TYPE adoption_collector_poll_duration_seconds gauge
+adoption_collector_poll_duration_seconds{kube_cluster="prod-eu",source="kubernetes"} 1.25
+adoption_collector_poll_duration_seconds{kube_cluster="prod-us",source="kubernetes"} 30.0
+# HELP adoption_collector_poll_errors_total Polls of the source that failed.
+# TYPE adoption_collector_poll_errors_total counter
+adoption_collector_poll_errors_total{kube_cluster="prod-eu",source="kubernetes"} 2.0
+adoption_collector_poll_errors_total{kube_cluster="prod-us",source="kubernetes"} 1.0
+# HELP adoption_collector_objects Objects read in the last successful poll, by kind.
+# TYPE adoption_collector_objects gauge
+adoption_collector_objects{kind="Deployment",kube_cluster="prod-eu",source="kubernetes"} 4.0
+adoption_collector_objects{kind="Namespace",kube_cluster="prod-eu",source="kubernetes"} 3.0
+# HELP adoption_collector_skipped_objects Objects in the last successful poll too malformed to use, skipped.
+# TYPE adoption_collector_skipped_objects gauge
+adoption_collector_skipped_objects{kube_cluster="prod-eu",source="kubernetes"} 0.0
+adoption_collector_skipped_objects{kube_cluster="prod-us",source="kubernetes"} 0.0
+# HELP adoption_collector_build_info The collector's version; always 1.
+# TYPE adoption_collector_build_info gauge
+adoption_collector_build_info{version="0.1.0"} 1.0
+"""
+
+
+def scenario() -> bytes:
+    cfg = settings(teams={"mandated": ["billing"]})
+    snap = compute(
+        cfg,
+        [ns("pay", created="2026-03-10", team="payments"), ns("bill", team="billing"), ns("misc")],
+        [
+            wl("pay", "api", labels=GOLDEN, manager="helm", created="2026-04-01"),
+            wl("pay", "w", manager="kubectl-client-side-apply"),
+            wl("bill", "l"),
+            wl("misc", "x"),
+        ],
+    )
+    statuses = [
+        SourceStatus(
+            "kubernetes",
+            "prod-eu",
+            up=True,
+            last_success=ts("2026-09-15T10:00:00"),
+            poll_duration=1.25,
+            errors_total=2,
+            objects={"Deployment": 4, "Namespace": 3},
+        ),
+        SourceStatus(
+            "kubernetes", "prod-us", up=False, last_success=None, poll_duration=30.0, errors_total=1
+        ),
+    ]
+    return exporter.render(snap, statuses)
+
+
+def test_full_exposition() -> None:
+    assert scenario().decode().splitlines() == EXPECTED.splitlines()
+
+
+def test_nothing_polled_yet_renders_no_adoption_figures() -> None:
+    assert exporter.render(None, ()).decode().splitlines() == [
+        "# HELP adoption_collector_up 1 if the last poll of the source succeeded.",
+        "# TYPE adoption_collector_up gauge",
+        "# HELP adoption_collector_last_success_timestamp_seconds "
+        "When the last successful poll of the source finished.",
+        "# TYPE adoption_collector_last_success_timestamp_seconds gauge",
+        "# HELP adoption_collector_poll_duration_seconds How long the last poll took.",
+        "# TYPE adoption_collector_poll_duration_seconds gauge",
+        "# HELP adoption_collector_poll_errors_total Polls of the source that failed.",
+        "# TYPE adoption_collector_poll_errors_total counter",
+        "# HELP adoption_collector_objects Objects read in the last successful poll, by kind.",
+        "# TYPE adoption_collector_objects gauge",
+        "# HELP adoption_collector_skipped_objects "
+        "Objects in the last successful poll too malformed to use, skipped.",
+        "# TYPE adoption_collector_skipped_objects gauge",
+        "# HELP adoption_collector_build_info The collector's version; always 1.",
+        "# TYPE adoption_collector_build_info gauge",
+        'adoption_collector_build_info{version="0.1.0"} 1.0',
+    ]
+
+
+def test_every_metric_has_help_and_parses_back() -> None:
+    families = list(text_string_to_metric_families(scenario().decode()))
+    assert all(f.documentation for f in families)
+    values = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples
+    }
+    assert values[("adoption_voluntary_ratio", ())] == 1.0
+    assert values[("adoption_team_time_to_first_deploy_seconds", (("team", "payments"),))] == (
+        ts("2026-04-01") - ts("2026-03-10")
+    )
+
+
+def test_label_values_are_escaped() -> None:
+    odd = 'Zürich "core"\\ops\nteam'
+    cfg = settings()
+    snap = compute(cfg, [ns("x", team="placeholder")], [wl("x", "a", labels={"team": odd})])
+    text = exporter.render(snap, ()).decode()
+    assert 'adoption_team_adopted{team="zürich \\"core\\"\\\\ops\\nteam"} 0.0' in text
+    (sample,) = [
+        s
+        for f in text_string_to_metric_families(text)
+        if f.name == "adoption_team_adopted"
+        for s in f.samples
+    ]
+    assert sample.labels == {"team": odd.lower()}
