@@ -91,10 +91,10 @@ def summarise(
     )
     namespaces = {ns.name: ns for ns in observation.namespaces if ns.name in scope}
     first_seen = _Earliest()
-    for ns in namespaces.values():
-        team = ownership.namespace_team(ns.name, ns.labels, label_keys, static_map)
+    for namespace in namespaces.values():
+        team = ownership.namespace_team(namespace.name, namespace.labels, label_keys, static_map)
         if team is not None:
-            first_seen.offer(team, ns.created)
+            first_seen.offer(team, namespace.created)
 
     team_workloads: Counter[tuple[str, Path]] = Counter()
     workloads: Counter[Path] = Counter()
@@ -107,15 +107,14 @@ def summarise(
         # A CronJob's Jobs are that CronJob's runs, not workloads of their own.
         if w.kind == "Job" and w.controller_kind == "CronJob":
             continue
-        ns = namespaces.get(w.namespace)
-        if ns is None:
-            # Out of scope, or a namespace the list did not return (deleted mid-poll):
-            # only in-scope namespaces we saw count.
-            if w.namespace not in scope:
-                continue
+        host = namespaces.get(w.namespace)
+        if host is not None:
+            ns_labels = host.labels
+        elif w.namespace in scope:
+            # A namespace created after the namespace list was read: no labels known yet.
             ns_labels = no_labels
         else:
-            ns_labels = ns.labels
+            continue
         path_name = matcher.match(w, ns_labels)
         path = Path.GOLDEN if path_name is not None else Path.SHADOW
         workloads[path] += 1

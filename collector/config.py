@@ -282,7 +282,9 @@ def _message(error: Any) -> str:
 
 def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     # pydantic adds a pseudo step naming the validator or the tagged type; users never wrote it
-    return tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "union"))))
+    return tuple(
+        p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "union")))
+    )
 
 
 def parse(raw: object, source: str = "config") -> Settings:
