@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint typecheck unit clean
+.PHONY: all demo test lint typecheck unit tools clean
 
 all: test
 
@@ -23,7 +23,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# The end-to-end test scrapes the collector with a real Prometheus server (Debian's package).
+tools:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+unit: $(STAMP) tools
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -166,7 +166,9 @@ class Requirement(_Section):
                 try:
                     re.compile(value)
                 except re.error as exc:
-                    raise ValueError(f"values: {value!r} is not a regular expression: {exc}")
+                    raise ValueError(
+                        f"values: {value!r} is not a regular expression: {exc}"
+                    ) from None
         return self
 
 
@@ -212,7 +214,7 @@ class Server(_Section):
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
+        _, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError("must be HOST:PORT, e.g. 0.0.0.0:9853")
         return value

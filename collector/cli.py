@@ -1,0 +1,140 @@
+"""Command line: run | once | check-config | demo.
+
+Exit codes: 0 success, 1 a source failed (`once`), 2 the config or state file is unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from collector import __version__, config
+from collector.pipeline import Pipeline
+from collector.service import Service
+from collector.state import StateError, StateStore
+
+log = logging.getLogger("collector")
+
+EXIT_OK, EXIT_SOURCE_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # APScheduler logs every job run at INFO; one line per poll from us is enough.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _load(path: str) -> config.Settings | None:
+    try:
+        return config.load(path)
+    except config.ConfigError as exc:
+        print(f"{exc.source}: invalid configuration", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def _open_state(settings: config.Settings) -> StateStore | None:
+    try:
+        return StateStore(settings.state.path)
+    except StateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _load(args.file)
+    if settings is None:
+        return EXIT_CONFIG
+    clusters = len(settings.kubernetes.clusters)
+    paths = len(settings.golden_paths)
+    print(f"{args.file}: ok ({clusters} cluster(s), {paths} golden path(s))")
+    return EXIT_OK
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    state = _open_state(settings)
+    if state is None:
+        return EXIT_CONFIG
+    pipeline = Pipeline(settings, state)
+    try:
+        ok = pipeline.poll_kubernetes()
+        sys.stdout.buffer.write(pipeline.exposition.latest)
+        sys.stdout.flush()
+    finally:
+        pipeline.close()
+        state.close()
+    return EXIT_OK if ok else EXIT_SOURCE_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    state = _open_state(settings)
+    if state is None:
+        return EXIT_CONFIG
+    pipeline = Pipeline(settings, state)
+    try:
+        service = Service(pipeline, settings.server.host, settings.server.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {settings.server.listen}: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    service.run_until_signalled()
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from collector.simulator.demo import run_demo
+
+    return run_demo(listen=args.listen, once=args.once)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adoption-collector",
+        description="Measures golden-path adoption of a platform and exports Prometheus metrics.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="poll on schedule and serve /metrics, /healthz, /readyz")
+    run.add_argument("--config", required=True, metavar="FILE")
+    run.set_defaults(func=cmd_run)
+
+    once = sub.add_parser("once", help="poll every source once and print the exposition")
+    once.add_argument("--config", required=True, metavar="FILE")
+    once.set_defaults(func=cmd_once)
+
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(func=cmd_check_config)
+
+    demo = sub.add_parser("demo", help="run against an embedded simulated organisation")
+    demo.add_argument("--once", action="store_true", help="print the exposition and exit")
+    demo.add_argument("--listen", default="127.0.0.1:9853", metavar="HOST:PORT")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""`adoption-collector demo`: the real pipeline and HTTP against simulated clusters on loopback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from collector import config
+from collector.adoption import Snapshot
+from collector.pipeline import Pipeline
+from collector.service import Service
+from collector.simulator.kube import KubeSimulator
+from collector.simulator.org import build_organisation
+from collector.state import StateStore
+
+DEMO_TOKEN = "demo-token-not-a-secret"
+# The synthetic platform went live about eight months before today.
+DEMO_PLATFORM_AGE = dt.timedelta(days=240)
+
+
+def _summary(snapshot: Snapshot | None) -> str:
+    if snapshot is None:
+        return "no cluster could be polled"
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.0%}"
+
+    golden = sum(n for (_, path), n in snapshot.workloads.items() if path.value == "golden")
+    total = sum(snapshot.workloads.values())
+    return (
+        f"{snapshot.active_teams} active teams, {snapshot.adopted_teams} adopted "
+        f"(adoption {pct(snapshot.ratio)}, voluntary {pct(snapshot.voluntary_ratio)}, "
+        f"target {pct(snapshot.target_ratio)}); {golden} of {total} workloads on a golden path"
+    )
+
+
+def run_demo(listen: str, once: bool) -> int:
+    now = dt.datetime.now(dt.UTC)
+    org = build_organisation(now)
+    with tempfile.TemporaryDirectory(prefix="adoption-demo-") as tmp, ExitStack() as stack:
+        kubeconfigs: dict[str, str] = {}
+        for cluster in org.cluster_names:
+            sim = stack.enter_context(KubeSimulator(token=DEMO_TOKEN))
+            org.load_into(sim, cluster)
+            kubeconfig = Path(tmp) / f"{cluster}.kubeconfig"
+            sim.write_kubeconfig(kubeconfig, context=cluster, cluster_name=cluster)
+            kubeconfigs[cluster] = str(kubeconfig)
+        raw = org.demo_config(
+            kubeconfigs,
+            state_path=str(Path(tmp) / "adoption-state.db"),
+            listen=listen,
+            launch_date=(now - DEMO_PLATFORM_AGE).date(),
+        )
+        settings = config.parse(raw, "demo")
+        state = StateStore(settings.state.path)
+        pipeline = Pipeline(settings, state)
+        if once:
+            ok = pipeline.poll_kubernetes()
+            sys.stdout.buffer.write(pipeline.exposition.latest)
+            sys.stdout.flush()
+            print(f"# demo: {_summary(pipeline.snapshot)}", file=sys.stderr)
+            pipeline.close()
+            state.close()
+            return 0 if ok else 1
+        try:
+            service = Service(pipeline, settings.server.host, settings.server.port)
+        except OSError as exc:
+            print(f"error: cannot listen on {listen}: {exc.strerror}", file=sys.stderr)
+            return 2
+        pipeline.poll_kubernetes()
+        print(f"demo: serving {service.url}/metrics  (Ctrl-C to stop)")
+        print(f"demo: {len(kubeconfigs)} simulated clusters; {_summary(pipeline.snapshot)}")
+        sys.stdout.flush()
+        service.run_until_signalled()
+    return 0

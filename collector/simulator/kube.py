@@ -1,0 +1,530 @@
+"""A simulated Kubernetes API server for tests, the demo and benchmarks.
+
+kube-apiserver cannot run where the collector is developed and tested, so this
+serves the part of its HTTP API the collector and the official client use:
+discovery, cluster-wide and per-namespace lists of namespaces and workloads
+(full objects or metadata-only PartialObjectMetadataList), label selectors,
+limit/continue pagination with expiring tokens, bearer-token auth, and injected
+faults. It is plain HTTP on loopback; TLS is the client library's business.
+
+Lists are served from the current store rather than from a snapshot at the
+token's resourceVersion; tests that need "the list changed mid-pagination"
+mutate the store between pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import contextlib
+import datetime as dt
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from collector.simulator import resources as res
+from collector.simulator.resources import JsonDict, Resource
+
+METADATA_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+MAX_LOGGED_REQUESTS = 100_000
+DEFAULT_USER = "system:serviceaccount:adoption-collector:adoption-collector"
+
+_OBJECT_PATH = re.compile(
+    r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?$"
+)
+
+Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    method: str
+    path: str
+    query: dict[str, str]
+    accept: str
+
+
+@dataclass(slots=True)
+class Fault:
+    pattern: re.Pattern[str]
+    status: int
+    times: int | None  # None: every matching request, forever
+    retry_after: int | None
+    body: bytes | None
+    delay: float
+
+
+@dataclass(slots=True)
+class _Entry:
+    obj: Any  # normally a dict; `put_raw` may store anything JSON can carry
+    labels: Mapping[str, str]
+    full: bytes | None = None  # serialised lazily, then reused by every list
+    meta: bytes | None = None
+
+
+@dataclass(slots=True)
+class _Table:
+    entries: dict[Key, _Entry] = field(default_factory=dict)
+    sorted_keys: list[Key] | None = None  # None after a change; rebuilt on the next list
+
+    def keys(self) -> list[Key]:
+        if self.sorted_keys is None:
+            self.sorted_keys = sorted(self.entries)
+        return self.sorted_keys
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _labels_of(obj: object) -> Mapping[str, str]:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    if not isinstance(labels, dict):
+        return {}
+    return {k: v for k, v in labels.items() if isinstance(v, str)}
+
+
+def _meta_bytes(entry: _Entry) -> bytes:
+    if entry.meta is None:
+        obj = entry.obj
+        if isinstance(obj, dict):
+            item: JsonDict = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1"}
+            if "metadata" in obj:
+                item["metadata"] = obj["metadata"]
+            entry.meta = _dumps(item)
+        else:
+            entry.meta = _dumps(obj)
+    return entry.meta
+
+
+def _full_bytes(entry: _Entry) -> bytes:
+    if entry.full is None:
+        entry.full = _dumps(entry.obj)
+    return entry.full
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    sim: KubeSimulator
+
+    def __init__(self, sim: KubeSimulator) -> None:
+        self.sim = sim
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that time out and hang up are part of what is being simulated
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 keep-alive like the real server, so client connection pooling is exercised.
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, every response on a
+    # kept-alive connection would wait ~40 ms for a delayed ACK.
+    disable_nagle_algorithm = True
+    timeout = 60
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.server.sim._handle(self)
+
+    # Faults and auth apply first, as on the real server; then writes get 405.
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class KubeSimulator:
+    def __init__(self, token: str | None = "sim-token", *, user: str = DEFAULT_USER) -> None:
+        self.token = token
+        self.user = user
+        self.requests: list[RequestRecord] = []
+        self._lock = threading.Lock()
+        self._tables: dict[str, _Table] = {name: _Table() for name in res.RESOURCES}
+        self._faults: list[Fault] = []
+        self._rv = 1000
+        self._expired_through = 0  # continue tokens issued at or below this rv are expired
+        self._nonce = secrets.token_hex(4)  # tokens from another simulator are unknown here
+        self._raw_count = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> KubeSimulator:
+        if self._server is not None:
+            return self
+        self._server = _Server(self)
+        # A short poll interval keeps stop() (and so every test's teardown) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), name="kube-simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        # Cut keep-alive connections too, so clients see a server that is really gone.
+        with server.sockets_lock:
+            for sock in list(server.open_sockets):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("simulator is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> KubeSimulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def write_kubeconfig(
+        self, path: str | Path, context: str = "sim", cluster_name: str | None = None
+    ) -> Path:
+        cluster_name = cluster_name or context
+        user: JsonDict = {"token": self.token} if self.token is not None else {}
+        kubeconfig = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster_name, "cluster": {"server": self.url}}],
+            "users": [{"name": f"{context}-user", "user": user}],
+            "contexts": [
+                {"name": context, "context": {"cluster": cluster_name, "user": f"{context}-user"}}
+            ],
+            "current-context": context,
+        }
+        path = Path(path)
+        # JSON is YAML, and keeps this module free of third-party imports.
+        path.write_text(json.dumps(kubeconfig, indent=2), encoding="utf-8")
+        return path
+
+    # --- object store ------------------------------------------------------------
+
+    def add_namespace(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        created: dt.datetime | str | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> JsonDict:
+        return self._add(
+            res.RESOURCES["namespaces"],
+            None,
+            name,
+            labels=labels,
+            annotations=annotations,
+            created=created,
+        )
+
+    def add_workload(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        created: dt.datetime | str | None = None,
+        managed_fields: Sequence[Mapping[str, Any]] | None = None,
+        owner_references: Sequence[Mapping[str, Any]] | None = None,
+    ) -> JsonDict:
+        """Store a workload with a valid minimal spec; returns the stored object."""
+        resource = res.resource_for(kind)
+        if not resource.namespaced:
+            raise ValueError(f"{kind} is not a namespaced workload kind")
+        return self._add(
+            resource,
+            namespace,
+            name,
+            labels=labels,
+            annotations=annotations,
+            created=created,
+            managed_fields=managed_fields,
+            owner_references=owner_references,
+        )
+
+    def _add(self, resource: Resource, namespace: str | None, name: str, **fields: Any) -> JsonDict:
+        with self._lock:
+            self._rv += 1
+            obj = res.build_object(resource, namespace, name, resource_version=self._rv, **fields)
+            self._store(resource.name, (namespace or "", name), obj)
+        return obj
+
+    def put_raw(self, resource: str, obj: object) -> None:
+        """Store `obj` exactly as given, however malformed, to be served as a list item.
+
+        Objects without a usable name still get a slot (sorted after the named ones).
+        """
+        table_name = res.resource_for(resource).name
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        meta = meta if isinstance(meta, dict) else {}
+        namespace, name = meta.get("namespace"), meta.get("name")
+        with self._lock:
+            self._rv += 1
+            if not isinstance(name, str):
+                self._raw_count += 1
+                name = f"\uffff-raw-{self._raw_count:06d}"
+            self._store(table_name, (namespace if isinstance(namespace, str) else "", name), obj)
+
+    def _store(self, table_name: str, key: Key, obj: object) -> None:
+        table = self._tables[table_name]
+        if key not in table.entries:
+            table.sorted_keys = None
+        table.entries[key] = _Entry(obj, _labels_of(obj))
+
+    def delete(self, kind_or_resource: str, namespace: str | None, name: str) -> bool:
+        table = self._tables[res.resource_for(kind_or_resource).name]
+        with self._lock:
+            if table.entries.pop((namespace or "", name), None) is None:
+                return False
+            self._rv += 1
+            table.sorted_keys = None
+            return True
+
+    def count(self, kind_or_resource: str) -> int:
+        with self._lock:
+            return len(self._tables[res.resource_for(kind_or_resource).name].entries)
+
+    # --- test controls -------------------------------------------------------------
+
+    def add_fault(
+        self,
+        path_regex: str,
+        status: int,
+        *,
+        times: int | None = 1,
+        retry_after: int | None = None,
+        body: bytes | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next `times` requests whose `path?query` matches with `status`.
+
+        `status` 200 without `body` only delays the real answer by `delay` seconds.
+        """
+        with self._lock:
+            self._faults.append(
+                Fault(re.compile(path_regex), status, times, retry_after, body, delay)
+            )
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def expire_continue_tokens(self) -> None:
+        """Act as if etcd compacted: every continue token handed out so far now gets 410."""
+        with self._lock:
+            self._expired_through = self._rv
+            self._rv += 1
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # --- HTTP ----------------------------------------------------------------------
+
+    def _handle(self, h: _Handler) -> None:
+        split = urlsplit(h.path)
+        path = split.path.rstrip("/") or "/"
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        accept = h.headers.get("Accept", "")
+        with self._lock:
+            self.requests.append(RequestRecord(h.command, path, query, accept))
+            if len(self.requests) > MAX_LOGGED_REQUESTS:  # a demo may run for days
+                del self.requests[: MAX_LOGGED_REQUESTS // 2]
+        if self.token is not None and h.headers.get("Authorization") != f"Bearer {self.token}":
+            self._send_status(h, res.status(401, "Unauthorized"))
+            return
+        fault = self._take_fault(f"{path}?{split.query}" if split.query else path)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.body is not None:
+                self._send(h, fault.status, fault.body, retry_after=fault.retry_after)
+                return
+            if fault.status != 200:
+                body = res.fault_message(fault.status, path, self.user, fault.retry_after)
+                self._send_status(h, body, retry_after=fault.retry_after)
+                return
+        if h.command != "GET":
+            self._send_status(h, res.status(405, f"the server does not allow {h.command} here"))
+            return
+        code, payload = self._route(path, query, "as=PartialObjectMetadata" in accept)
+        self._send(h, code, payload if isinstance(payload, bytes) else _dumps(payload))
+
+    def _take_fault(self, target: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.pattern.search(target):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _route(
+        self, path: str, query: dict[str, str], meta_only: bool
+    ) -> tuple[int, JsonDict | bytes]:
+        if path == "/version":
+            return 200, res.VERSION_INFO
+        if path == "/api":
+            return 200, res.api_versions(f"127.0.0.1:{self.port}")
+        if path == "/apis":
+            return 200, res.api_group_list()
+        if path == "/api/v1":
+            return 200, res.api_resource_list("v1")
+        parts = path.strip("/").split("/")
+        if parts[0] == "apis" and len(parts) in (2, 3):
+            group_version = "/".join(parts[1:3])
+            if len(parts) == 2 and any(g.startswith(f"{parts[1]}/") for g in res.GROUP_VERSIONS):
+                return 200, res.api_group(parts[1])
+            if group_version in res.GROUP_VERSIONS:
+                return 200, res.api_resource_list(group_version)
+        m = _OBJECT_PATH.match(path)
+        group_version = "v1" if m and m["core"] else f"{m['group']}/{m['version']}" if m else ""
+        resource = res.RESOURCES.get(m["resource"]) if m else None
+        if m is None or resource is None or resource.api_version != group_version:
+            return 404, res.status(404, "the server could not find the requested resource")
+        if m["ns"] is not None and not resource.namespaced:
+            return 404, res.status(404, "the server could not find the requested resource")
+        if m["name"] is not None:
+            return self._get(resource, m["ns"] or "", m["name"], meta_only)
+        return self._list(resource, m["ns"], query, meta_only)
+
+    def _get(
+        self, resource: Resource, namespace: str, name: str, meta_only: bool
+    ) -> tuple[int, JsonDict | bytes]:
+        with self._lock:
+            entry = self._tables[resource.name].entries.get((namespace, name))
+            if entry is not None:
+                return 200, _meta_bytes(entry) if meta_only else _full_bytes(entry)
+        details = {"name": name, "group": resource.group, "kind": resource.name}
+        return 404, res.status(404, f'{resource.name} "{name}" not found', details=details)
+
+    def _list(
+        self, resource: Resource, namespace: str | None, query: dict[str, str], meta_only: bool
+    ) -> tuple[int, JsonDict | bytes]:
+        try:
+            selector = res.parse_selector(query.get("labelSelector", ""))
+            limit = int(query.get("limit") or 0)
+        except (res.SelectorError, ValueError) as exc:
+            return 400, res.status(400, f"invalid list options: {exc}")
+        scope = f"{resource.name}/{namespace or ''}"
+        with self._lock:
+            keys = self._tables[resource.name].keys()
+            lo, hi = 0, len(keys)
+            if namespace is not None:
+                lo = bisect.bisect_left(keys, (namespace, ""))
+                hi = bisect.bisect_left(keys, (namespace + "\0", ""))
+            list_rv = self._rv
+            if token := query.get("continue"):
+                decoded = self._decode_token(token, scope)
+                if isinstance(decoded, dict):
+                    return int(decoded["code"]), decoded
+                list_rv, start = decoded
+                lo = max(lo, bisect.bisect_right(keys, start))
+            entries = self._tables[resource.name].entries
+            items: list[bytes] = []
+            index = lo
+            while index < hi and (limit <= 0 or len(items) < limit):
+                entry = entries[keys[index]]
+                index += 1
+                if selector is None or selector(entry.labels):
+                    items.append(_meta_bytes(entry) if meta_only else _full_bytes(entry))
+            metadata: JsonDict = {"resourceVersion": str(list_rv)}
+            if index < hi:
+                metadata["continue"] = self._encode_token(list_rv, keys[index - 1], scope)
+                if selector is None:
+                    metadata["remainingItemCount"] = hi - index
+        if meta_only:
+            head = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1"}
+        else:
+            head = {"kind": f"{resource.kind}List", "apiVersion": resource.api_version}
+        prefix = _dumps({**head, "metadata": metadata})[:-1]
+        return 200, prefix + b',"items":[' + b",".join(items) + b"]}"
+
+    def _encode_token(self, rv: int, last: Key, scope: str) -> str:
+        raw = {
+            "v": "meta.k8s.io/v1",
+            "rv": rv,
+            "start": list(last),
+            "scope": scope,
+            "srv": self._nonce,
+        }
+        return base64.urlsafe_b64encode(_dumps(raw)).decode().rstrip("=")
+
+    def _decode_token(self, token: str, scope: str) -> tuple[int, Key] | JsonDict:
+        """(rv, last key served) for a live token, else the Status to answer with."""
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            rv, (namespace, name), token_scope = int(raw["rv"]), raw["start"], raw["scope"]
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            return res.status(400, "continue key is not valid: malformed token")
+        if token_scope != scope:
+            return res.status(400, "continue key is not valid: issued for another list")
+        # A token this server never issued (or issued before a restart) is as gone as
+        # one whose snapshot was compacted: the real server answers both with 410.
+        if raw.get("srv") != self._nonce or not self._expired_through < rv <= self._rv:
+            return res.status(410, res.EXPIRED_MESSAGE)
+        return rv, (str(namespace), str(name))
+
+    def _send_status(self, h: _Handler, body: JsonDict, retry_after: int | None = None) -> None:
+        self._send(h, int(body["code"]), _dumps(body), retry_after=retry_after)
+
+    @staticmethod
+    def _send(h: _Handler, code: int, body: bytes, retry_after: int | None = None) -> None:
+        try:
+            h.send_response(code)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(body)))
+            h.send_header("Cache-Control", "no-cache, private")
+            if retry_after is not None:
+                h.send_header("Retry-After", str(retry_after))
+            h.end_headers()
+            h.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True

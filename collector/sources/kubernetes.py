@@ -1,0 +1,483 @@
+"""The Kubernetes source: lists namespaces and workloads of one cluster, as compact records.
+
+This is the I/O edge and the hot path. Lists are requested metadata-only
+(PartialObjectMetadataList): the collector reads nothing from spec or status,
+and it keeps pages several times smaller. Raw bytes are decoded with `json`
+and reduced straight to `model` records; the client's model classes are never
+built for lists (they cost more than the whole rest of a poll).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import kubernetes
+import urllib3
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import HTTPError, ReadTimeoutError
+from urllib3.response import BaseHTTPResponse
+
+from collector import __version__, config
+from collector.model import ClusterObservation, FieldManager, Namespace, Workload
+
+__all__ = ["KubernetesSource", "PollError"]
+
+METADATA_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+MAX_RESTARTS = 3  # a list whose continue token expires this many times in a row fails
+MAX_THROTTLE_RETRIES = 3
+MAX_RETRY_AFTER = 10.0  # seconds; a longer Retry-After is cut to this
+DEFAULT_RETRY_AFTER = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Endpoint:
+    path: str  # cluster-wide list
+    resource: str  # as RBAC and error messages name it, e.g. deployments.apps
+
+
+_ENDPOINTS: dict[str, _Endpoint] = {
+    "Namespace": _Endpoint("/api/v1/namespaces", "namespaces"),
+    "Deployment": _Endpoint("/apis/apps/v1/deployments", "deployments.apps"),
+    "StatefulSet": _Endpoint("/apis/apps/v1/statefulsets", "statefulsets.apps"),
+    "DaemonSet": _Endpoint("/apis/apps/v1/daemonsets", "daemonsets.apps"),
+    "CronJob": _Endpoint("/apis/batch/v1/cronjobs", "cronjobs.batch"),
+    "Job": _Endpoint("/apis/batch/v1/jobs", "jobs.batch"),
+}
+
+# Shared by every record without labels or annotations. A plain dict, not a
+# MappingProxyType, so records stay picklable and JSON-serialisable; `Mapping` in
+# the model is what keeps it unmutated.
+_EMPTY: Mapping[str, str] = {}
+
+
+class PollError(Exception):
+    """A poll of one cluster failed; the message names the cluster and the cause."""
+
+
+class _Expired(Exception):
+    """The continue token of a list expired (410): the list must start over."""
+
+
+class _GcPause:
+    """Pauses the cyclic garbage collector while pages are parsed.
+
+    Parsing allocates hundreds of thousands of containers, which triggers
+    collections that scan everything already parsed (most of the parse time in a
+    profile) yet find nothing: nothing parsed forms cycles. gc is process-wide and
+    several clusters are polled concurrently, so pauses are counted and gc comes
+    back only when the last one ends, and only if it was on to begin with. This
+    is the module's one piece of shared state, because gc is the process's.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_gc_paused = _GcPause()
+
+
+class _Retry(urllib3.Retry):
+    """Retry broken connections once (a load balancer may silently drop idle ones)
+    but never a read timeout: that would stretch `timeout` per request to twice it."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> _Retry:
+        if isinstance(error, ReadTimeoutError):
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+_T = TypeVar("_T")
+
+
+class _Parser:
+    """Turns list items into records. One per poll: its caches share equal
+    timestamps and field managers between objects without outliving the poll."""
+
+    def __init__(self, annotation_keys: tuple[str, ...]) -> None:
+        self.annotation_keys = annotation_keys
+        self.skipped = 0
+        self._times: dict[str, float | None] = {}
+        self._managers: dict[tuple[str, float | None, bool], FieldManager] = {}
+
+    def time(self, value: object) -> float | None:
+        if not isinstance(value, str):
+            return None
+        try:
+            return self._times[value]
+        except KeyError:
+            pass
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.UTC)
+            seconds: float | None = parsed.timestamp()
+        except (ValueError, OverflowError, OSError):
+            seconds = None
+        self._times[value] = seconds
+        return seconds
+
+    @staticmethod
+    def labels(value: object) -> Mapping[str, str]:
+        if not isinstance(value, dict) or not value:
+            return _EMPTY
+        intern = sys.intern
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            if isinstance(item, str):
+                out[intern(key)] = intern(item)
+            elif isinstance(
+                item, bool
+            ):  # not from a real API server; keep it the way YAML wrote it
+                out[intern(key)] = "true" if item else "false"
+            elif isinstance(item, int | float):
+                out[intern(key)] = str(item)
+        return out or _EMPTY
+
+    def annotations(self, value: object) -> Mapping[str, str]:
+        # Look up the few wanted keys rather than walk annotations, which may be huge.
+        if not self.annotation_keys or not isinstance(value, dict):
+            return _EMPTY
+        out = {k: v for k in self.annotation_keys if isinstance(v := value.get(k), str)}
+        return out or _EMPTY
+
+    def managers(self, value: object) -> tuple[FieldManager, ...]:
+        if not isinstance(value, list):
+            return ()
+        found = []
+        for entry in value:
+            if not isinstance(entry, dict) or not isinstance(name := entry.get("manager"), str):
+                continue
+            fields = entry.get("fieldsV1")
+            key = (
+                name,
+                self.time(entry.get("time")),
+                isinstance(fields, dict) and "f:spec" in fields,
+            )
+            manager = self._managers.get(key)
+            if manager is None:
+                manager = self._managers[key] = FieldManager(sys.intern(name), key[1], key[2])
+            found.append(manager)
+        return tuple(found)
+
+    @staticmethod
+    def controller_kind(value: object) -> str | None:
+        if isinstance(value, list):
+            for ref in value:
+                if isinstance(ref, dict) and ref.get("controller") is True:
+                    kind = ref.get("kind")
+                    return sys.intern(kind) if isinstance(kind, str) else None
+        return None
+
+    def namespace(self, _kind: str, item: object) -> Namespace | None:
+        meta = item.get("metadata") if isinstance(item, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(meta, dict) or not isinstance(name, str) or not name:
+            self.skipped += 1
+            return None
+        created = self.time(meta.get("creationTimestamp"))
+        return Namespace(sys.intern(name), self.labels(meta.get("labels")), created)
+
+    def workload(self, kind: str, item: object) -> Workload | None:
+        meta = item.get("metadata") if isinstance(item, dict) else None
+        if not isinstance(meta, dict):
+            self.skipped += 1
+            return None
+        name, namespace = meta.get("name"), meta.get("namespace")
+        if not isinstance(name, str) or not name or not isinstance(namespace, str) or not namespace:
+            self.skipped += 1
+            return None
+        return Workload(
+            kind=kind,
+            namespace=sys.intern(namespace),
+            name=name,
+            created=self.time(meta.get("creationTimestamp")),
+            labels=self.labels(meta.get("labels")),
+            annotations=self.annotations(meta.get("annotations")),
+            managers=self.managers(meta.get("managedFields")),
+            controller_kind=self.controller_kind(meta.get("ownerReferences")),
+        )
+
+
+def _retry_after(value: str | None) -> float:
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:  # the HTTP-date form
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return DEFAULT_RETRY_AFTER
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _server_message(body: bytes) -> str:
+    try:
+        status = json.loads(body)
+    except ValueError:
+        status = None
+    if isinstance(status, dict) and isinstance(status.get("message"), str):
+        return str(status["message"])
+    text = body[:200].decode("utf-8", "replace").strip()
+    return text or "(empty body)"
+
+
+class KubernetesSource:
+    """Polls one cluster. Safe to share between threads: polls of one source run one at a time."""
+
+    def __init__(
+        self,
+        cluster: config.Cluster,
+        *,
+        kinds: Sequence[str],
+        annotation_keys: frozenset[str],
+        timeout: float,
+        page_size: int = 500,
+    ) -> None:
+        unknown = [k for k in kinds if k not in _ENDPOINTS or k == "Namespace"]
+        if unknown:
+            raise ValueError(f"unsupported kinds: {', '.join(unknown)}")
+        self.cluster = cluster
+        self.kinds = tuple(dict.fromkeys(kinds))
+        self.timeout = timeout
+        self.page_size = page_size
+        self._annotation_keys = tuple(sorted(annotation_keys))
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._client: Any = None
+
+    # --- public --------------------------------------------------------------------
+
+    def poll(self) -> ClusterObservation:
+        with self._lock:
+            if self._closed.is_set():
+                raise PollError(f"cluster {self.cluster.name}: the source is closed")
+            client = self._client if self._client is not None else self._connect()
+            parser = _Parser(self._annotation_keys)
+            objects: dict[str, int] = {}
+            namespaces = self._list(client, "Namespace", parser.namespace, objects)
+            workloads: list[Workload] = []
+            for kind in self.kinds:
+                workloads.extend(self._list(client, kind, parser.workload, objects))
+            return ClusterObservation(
+                cluster=self.cluster.name,
+                namespaces=tuple(namespaces),
+                workloads=tuple(workloads),
+                objects=objects,
+                skipped=parser.skipped,
+            )
+
+    def close(self) -> None:
+        self._closed.set()  # also cuts short a Retry-After wait
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    # --- connection ----------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        cluster = self.cluster
+        configuration = kubernetes.client.Configuration()
+        # Throttling is handled here (bounded waits, clear errors), not inside urllib3.
+        configuration.retries = _Retry(
+            total=2,
+            connect=2,
+            read=1,
+            status=0,
+            redirect=0,
+            other=0,
+            respect_retry_after_header=False,
+        )
+        try:
+            if cluster.in_cluster:
+                kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
+                    client_configuration=configuration
+                )
+                client = kubernetes.client.ApiClient(configuration)
+            else:
+                client = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
+                    config_file=cluster.kubeconfig,
+                    context=cluster.context,
+                    # never rewrite the operator's kubeconfig (refreshed tokens)
+                    persist_config=False,
+                    client_configuration=configuration,
+                )
+        except Exception as exc:  # the loaders raise anything from OSError to yaml errors
+            where = "in-cluster service account" if cluster.in_cluster else cluster.kubeconfig
+            context = f" (context {cluster.context})" if cluster.context else ""
+            raise PollError(
+                f"cluster {cluster.name}: cannot load credentials from {where}{context}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        client.user_agent = f"adoption-collector/{__version__}"
+        self._client = client
+        return client
+
+    def _fail(self, client: Any, endpoint: _Endpoint, cause: str) -> PollError:
+        # Servers and proxies sometimes echo request headers in errors: never repeat a token.
+        token = str(client.configuration.api_key.get("BearerToken") or "")
+        secret = token.removeprefix("Bearer ").strip()
+        if len(secret) >= 4:
+            cause = cause.replace(secret, "[redacted]")
+        return PollError(f"cluster {self.cluster.name}: list {endpoint.resource}: {cause}")
+
+    # --- listing -------------------------------------------------------------------
+
+    def _list(
+        self,
+        client: Any,
+        kind: str,
+        convert: Callable[[str, object], _T | None],
+        objects: dict[str, int],
+    ) -> list[_T]:
+        endpoint = _ENDPOINTS[kind]
+        for _ in range(MAX_RESTARTS + 1):
+            records: list[_T] = []
+            read = 0
+            token: str | None = None
+            try:
+                while True:
+                    body = self._fetch(client, endpoint, token)
+                    # One pause per page, covering both decoding and conversion.
+                    with _gc_paused():
+                        items, token = self._decode(client, endpoint, body)
+                        read += len(items)
+                        for item in items:
+                            record = convert(kind, item)
+                            if record is not None:
+                                records.append(record)
+                    if not token:
+                        objects[kind] = read
+                        return records
+            except _Expired:
+                continue  # the snapshot is gone: a consistent list must start over
+        raise self._fail(
+            client, endpoint, f"continue token expired {MAX_RESTARTS + 1} times in a row (410)"
+        )
+
+    def _fetch(self, client: Any, endpoint: _Endpoint, token: str | None) -> bytes:
+        params: list[tuple[str, str | int]] = [("limit", self.page_size)]
+        if token:
+            params.append(("continue", token))
+        status, body = self._get(client, endpoint, params)
+        if status == 410 and token:
+            raise _Expired
+        if status != 200:
+            raise self._fail(client, endpoint, self._describe(status, body, endpoint))
+        return body
+
+    def _decode(
+        self, client: Any, endpoint: _Endpoint, body: bytes
+    ) -> tuple[list[object], str | None]:
+        """A list page -> (items, continue token or None)."""
+        try:
+            page = json.loads(body)
+        except ValueError as exc:
+            raise self._fail(client, endpoint, f"malformed JSON in the response: {exc}") from None
+        items = page.get("items") if isinstance(page, dict) else None
+        if items is None and isinstance(page, dict) and "items" in page:
+            items = []  # the real server sends "items": null for an empty list
+        if not isinstance(items, list):
+            raise self._fail(client, endpoint, "the response is not a list (no items)")
+        metadata = page.get("metadata")
+        next_token = metadata.get("continue") if isinstance(metadata, dict) else None
+        return items, next_token if isinstance(next_token, str) and next_token else None
+
+    def _get(
+        self, client: Any, endpoint: _Endpoint, params: list[tuple[str, str | int]]
+    ) -> tuple[int, bytes]:
+        for attempt in range(MAX_THROTTLE_RETRIES + 1):
+            status, headers, body = self._request(client, endpoint, params)
+            retry_after = headers.get("Retry-After")
+            # As client-go: 429, and 5xx that say when to come back, are worth a wait.
+            throttled = status == 429 or (status >= 500 and retry_after is not None)
+            if not throttled or attempt == MAX_THROTTLE_RETRIES:
+                return status, body
+            if self._closed.wait(_retry_after(retry_after)):
+                raise self._fail(client, endpoint, "the source was closed while waiting to retry")
+        raise AssertionError("unreachable")
+
+    def _request(
+        self, client: Any, endpoint: _Endpoint, params: list[tuple[str, str | int]]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        method, url, headers, _, _ = client.param_serialize(
+            "GET",
+            endpoint.path,
+            query_params=params,
+            header_params={"Accept": METADATA_ACCEPT},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = client.call_api(
+                method, url, header_params=headers, _request_timeout=self.timeout
+            )
+        except (HTTPError, OSError) as exc:
+            raise self._fail(client, endpoint, f"cannot reach the API server: {exc}") from None
+        except kubernetes.client.ApiException as exc:  # TLS problems arrive as status 0
+            raise self._fail(
+                client, endpoint, f"cannot reach the API server: {exc.reason}"
+            ) from None
+        raw = response.response
+        try:
+            body = bytes(raw.data)
+        except (HTTPError, OSError) as exc:
+            raw.close()
+            raise self._fail(client, endpoint, f"reading the response failed: {exc}") from None
+        raw.release_conn()
+        return int(response.status), raw.headers, body
+
+    def _describe(self, status: int, body: bytes, endpoint: _Endpoint) -> str:
+        message = _server_message(body)
+        if status == 401:
+            return (
+                "unauthorized (401): the API server rejected the credentials; "
+                f"check the token or certificate of cluster {self.cluster.name}"
+            )
+        if status == 403:
+            return (
+                f"forbidden: cannot list {endpoint.resource} at cluster scope "
+                f"(grant get/list/watch on {endpoint.resource}): {message}"
+            )
+        if status == 429:
+            return f"throttled (429) {MAX_THROTTLE_RETRIES + 1} times in a row: {message}"
+        if status == 404:
+            return f"not found (404): is {endpoint.path} served by this cluster? {message}"
+        if status >= 500:
+            return f"server error ({status}): {message}"
+        return f"unexpected HTTP status {status}: {message}"

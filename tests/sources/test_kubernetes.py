@@ -1,0 +1,405 @@
+"""The Kubernetes source over real HTTP against the simulated API server (no mocks)."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from collector import config
+from collector.model import FieldManager, Namespace, Workload
+from collector.simulator.kube import METADATA_ACCEPT, KubeSimulator
+from collector.simulator.resources import managed_field, owner_reference
+from collector.sources.kubernetes import KubernetesSource, PollError
+
+T0 = 1767225600.0  # 2026-01-01T00:00:00Z
+DAY = 86400.0
+ANNOTATION = "platform.example.com/golden"
+
+MakeSource = Callable[..., KubernetesSource]
+
+
+@pytest.fixture
+def make_source(kubeconfig: Path) -> MakeSource:
+    sources: list[KubernetesSource] = []
+
+    def make(**overrides: object) -> KubernetesSource:
+        options: dict[str, object] = {
+            "kinds": config.DEFAULT_KINDS,
+            "annotation_keys": frozenset({ANNOTATION}),
+            "timeout": 5.0,
+            "page_size": 500,
+        }
+        options.update(overrides)
+        cluster = config.Cluster(name="sim", kubeconfig=str(kubeconfig), context="sim")
+        source = KubernetesSource(cluster, **options)  # type: ignore[arg-type]
+        sources.append(source)
+        return source
+
+    yield make  # type: ignore[misc]
+    for source in sources:
+        source.close()
+
+
+def deployments(sim: KubeSimulator, count: int, namespace: str = "pay") -> None:
+    for i in range(count):
+        sim.add_workload("Deployment", namespace, f"d{i}", created="2026-01-02T00:00:00Z")
+
+
+def test_records_of_a_small_cluster(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    kube_sim.add_namespace("pay", {"team": "payments"}, "2026-01-01T00:00:00Z")
+    kube_sim.add_namespace("misc", None, "2026-01-01T00:00:00Z")
+    kube_sim.add_workload(
+        "Deployment",
+        "pay",
+        "api",
+        labels={"app.kubernetes.io/managed-by": "Helm", "team": "payments"},
+        annotations={ANNOTATION: "yes", "other": "dropped"},
+        created="2026-01-02T00:00:00Z",
+        managed_fields=[
+            managed_field("helm", "2026-01-02T00:00:00Z"),
+            managed_field("kube-controller-manager", "2026-01-03T00:00:00Z", spec=False),
+        ],
+    )
+    kube_sim.add_workload("StatefulSet", "pay", "db", created="2026-01-04T00:00:00.5Z")
+    kube_sim.add_workload("DaemonSet", "misc", "agent", created="2026-01-05T00:00:00Z")
+    cron = kube_sim.add_workload("CronJob", "pay", "nightly", created="2026-01-06T00:00:00Z")
+    kube_sim.add_workload(
+        "Job",
+        "pay",
+        "nightly-1",
+        created="2026-01-07T00:00:00Z",
+        owner_references=[owner_reference(cron)],
+        managed_fields=[managed_field("kube-controller-manager", "2026-01-07T00:00:00Z")],
+    )
+
+    observation = make_source().poll()
+
+    assert observation.cluster == "sim"
+    assert observation.namespaces == (
+        Namespace("misc", {}, T0),
+        Namespace("pay", {"team": "payments"}, T0),
+    )
+    assert observation.workloads == (
+        Workload(
+            kind="Deployment",
+            namespace="pay",
+            name="api",
+            created=T0 + DAY,
+            labels={"app.kubernetes.io/managed-by": "Helm", "team": "payments"},
+            annotations={ANNOTATION: "yes"},
+            managers=(
+                FieldManager("helm", T0 + DAY, owns_spec=True),
+                FieldManager("kube-controller-manager", T0 + 2 * DAY, owns_spec=False),
+            ),
+        ),
+        Workload("StatefulSet", "pay", "db", T0 + 3 * DAY + 0.5, {}, {}, ()),
+        Workload("DaemonSet", "misc", "agent", T0 + 4 * DAY, {}, {}, ()),
+        Workload("CronJob", "pay", "nightly", T0 + 5 * DAY, {}, {}, ()),
+        Workload(
+            "Job",
+            "pay",
+            "nightly-1",
+            T0 + 6 * DAY,
+            {},
+            {},
+            (FieldManager("kube-controller-manager", T0 + 6 * DAY, owns_spec=True),),
+            controller_kind="CronJob",
+        ),
+    )
+    assert observation.objects == {
+        "Namespace": 2,
+        "Deployment": 1,
+        "StatefulSet": 1,
+        "DaemonSet": 1,
+        "CronJob": 1,
+        "Job": 1,
+    }
+    assert observation.skipped == 0
+
+
+def test_only_configured_kinds_are_listed(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    deployments(kube_sim, 1)
+    kube_sim.add_workload("Job", "pay", "j")
+    observation = make_source(kinds=["Job"]).poll()
+    assert [w.kind for w in observation.workloads] == ["Job"]
+    assert {r.path for r in kube_sim.requests} == {"/api/v1/namespaces", "/apis/batch/v1/jobs"}
+    with pytest.raises(ValueError, match="ReplicaSet"):
+        make_source(kinds=["Deployment", "ReplicaSet"])
+
+
+def test_pagination(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    deployments(kube_sim, 5)
+    observation = make_source(page_size=2, kinds=["Deployment"]).poll()
+    assert [w.name for w in observation.workloads] == ["d0", "d1", "d2", "d3", "d4"]
+    assert observation.objects["Deployment"] == 5
+    pages = [r for r in kube_sim.requests if r.path == "/apis/apps/v1/deployments"]
+    assert len(pages) == 3
+    assert all(r.accept == METADATA_ACCEPT for r in kube_sim.requests)
+    assert all(r.query["limit"] == "2" for r in pages)
+    assert "continue" not in pages[0].query
+    assert pages[1].query["continue"]
+    assert pages[2].query["continue"] != pages[1].query["continue"]
+
+
+def test_expired_token_restarts_the_list(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    deployments(kube_sim, 5)
+    # Hold the second page back, and expire every token while it waits.
+    kube_sim.add_fault(r"deployments\?.*continue=", 200, delay=0.3)
+
+    def expire_once_the_second_page_is_asked_for() -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if any("continue" in r.query for r in list(kube_sim.requests)):
+                kube_sim.expire_continue_tokens()
+                return
+            time.sleep(0.01)
+
+    expirer = threading.Thread(target=expire_once_the_second_page_is_asked_for)
+    expirer.start()
+    observation = make_source(page_size=2, kinds=["Deployment"]).poll()
+    expirer.join()
+    assert [w.name for w in observation.workloads] == ["d0", "d1", "d2", "d3", "d4"]
+    assert observation.objects["Deployment"] == 5
+    first_pages = [
+        r for r in kube_sim.requests if r.path.endswith("deployments") and "continue" not in r.query
+    ]
+    assert len(first_pages) == 2  # listed from the start again
+
+
+def test_expiring_forever_fails(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    deployments(kube_sim, 3)
+    kube_sim.add_fault(r"deployments\?.*continue=", 410, times=None)
+    with pytest.raises(PollError, match=r"deployments\.apps.*expired 4 times"):
+        make_source(page_size=2).poll()
+
+
+def test_throttling_waits_for_retry_after(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    deployments(kube_sim, 2)
+    kube_sim.add_fault("/apis/apps/v1/deployments", 429, retry_after=1)
+    started = time.monotonic()
+    observation = make_source(kinds=["Deployment"]).poll()
+    elapsed = time.monotonic() - started
+    assert [w.name for w in observation.workloads] == ["d0", "d1"]
+    assert 1.0 <= elapsed < 3.0
+    assert sum(r.path == "/apis/apps/v1/deployments" for r in kube_sim.requests) == 2
+
+
+def test_throttling_without_end_fails(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    kube_sim.add_fault("/apis/apps/v1/deployments", 429, retry_after=0, times=None)
+    with pytest.raises(PollError, match=r"throttled \(429\)"):
+        make_source().poll()
+    assert sum(r.path == "/apis/apps/v1/deployments" for r in kube_sim.requests) == 4
+
+
+def test_forbidden_names_the_missing_permission(
+    kube_sim: KubeSimulator, make_source: MakeSource
+) -> None:
+    kube_sim.add_fault("/apis/apps/v1/deployments", 403)
+    with pytest.raises(PollError) as raised:
+        make_source().poll()
+    message = str(raised.value)
+    assert message.startswith("cluster sim: list deployments.apps: forbidden:")
+    assert "cannot list deployments.apps at cluster scope (grant get/list/watch" in message
+    assert kube_sim.user in message  # the server's own words say which account
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (500, None, r"server error \(500\): Internal error occurred"),
+        (503, None, r"server error \(503\)"),
+        (200, b'{"kind": "PartialObjectMetadataList", "items": [', "malformed JSON"),
+        (200, b"<html>proxy login</html>", "malformed JSON"),
+        (200, b'{"kind": "Status"}', "not a list"),
+        (404, None, r"not found \(404\)"),
+        (401, None, r"unauthorized \(401\)"),
+    ],
+)
+def test_failures_become_poll_errors(
+    kube_sim: KubeSimulator, make_source: MakeSource, status: int, body: bytes | None, expected: str
+) -> None:
+    kube_sim.add_fault("/apis/batch/v1/jobs", status, body=body)
+    with pytest.raises(PollError, match=rf"^cluster sim: list jobs\.batch: .*{expected}"):
+        make_source().poll()
+
+
+def test_unreachable_server_fails_fast(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    source = make_source()
+    source.poll()  # leaves a kept-alive connection in the pool
+    kube_sim.stop()
+    started = time.monotonic()
+    with pytest.raises(
+        PollError, match="cluster sim: list namespaces: cannot reach the API server"
+    ):
+        source.poll()
+    assert time.monotonic() - started < 2.0
+
+
+def test_every_request_has_a_timeout(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    kube_sim.add_fault("/api/v1/namespaces", 200, delay=3.0)
+    started = time.monotonic()
+    with pytest.raises(PollError, match=r"(?i)timed out"):
+        make_source(timeout=0.3).poll()
+    assert time.monotonic() - started < 1.5
+    assert len(kube_sim.requests) == 1  # a read timeout is not retried
+
+
+def test_odd_objects(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    huge = "x" * 256 * 1024
+    kube_sim.put_raw("deployments", {"metadata": {"name": "bare", "namespace": "pay"}})
+    kube_sim.put_raw(
+        "deployments",
+        {
+            "metadata": {
+                "name": "nulls",
+                "namespace": "pay",
+                "labels": None,
+                "annotations": None,
+                "managedFields": None,
+                "ownerReferences": None,
+                "creationTimestamp": None,
+            }
+        },
+    )
+    kube_sim.put_raw(
+        "deployments",
+        {
+            "metadata": {
+                "name": "weird",
+                "namespace": "pay",
+                "creationTimestamp": "yesterday-ish",
+                "labels": {
+                    "team": "zahlungsverkehr-ß",
+                    "emoji": "🚀",
+                    "n": 3,
+                    "ok": True,
+                    "x": None,
+                },
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": huge,
+                    ANNOTATION: "y",
+                },
+                "managedFields": [
+                    "junk",
+                    {"operation": "Update"},
+                    {"manager": "kubectl-edit", "time": "garbage", "fieldsV1": {"f:spec": {}}},
+                ],
+                "ownerReferences": [{"kind": "ReplicaSet", "controller": False}, "junk"],
+            }
+        },
+    )
+    kube_sim.put_raw("deployments", {"metadata": {"namespace": "pay"}})  # no name
+    kube_sim.put_raw("deployments", {"kind": "PartialObjectMetadata"})  # no metadata
+    kube_sim.put_raw("deployments", {"metadata": {"name": "lost"}})  # no namespace
+    kube_sim.put_raw("deployments", ["not", "an", "object"])
+    kube_sim.put_raw("namespaces", {"metadata": {"labels": {"team": "x"}}})  # no name
+
+    observation = make_source(kinds=["Deployment"], page_size=3).poll()
+
+    assert observation.skipped == 5
+    assert observation.objects == {"Namespace": 1, "Deployment": 7}
+    by_name = {w.name: w for w in observation.workloads}
+    assert set(by_name) == {"bare", "nulls", "weird"}
+    assert by_name["bare"] == Workload("Deployment", "pay", "bare", None, {}, {}, ())
+    assert by_name["nulls"] == Workload("Deployment", "pay", "nulls", None, {}, {}, ())
+    assert by_name["weird"] == Workload(
+        "Deployment",
+        "pay",
+        "weird",
+        None,
+        {"team": "zahlungsverkehr-ß", "emoji": "🚀", "n": "3", "ok": "true"},
+        {ANNOTATION: "y"},  # the 256 KiB annotation nobody asked for is gone
+        (FieldManager("kubectl-edit", None, owns_spec=True),),
+        controller_kind=None,
+    )
+
+
+def test_token_never_appears_in_errors(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    assert kube_sim.token
+    echo = f'{{"kind":"Status","message":"bad header Authorization: Bearer {kube_sim.token}"}}'
+    kube_sim.add_fault("/api/v1/namespaces", 500, body=echo.encode())
+    with pytest.raises(PollError) as raised:
+        make_source().poll()
+    assert "Bearer [redacted]" in str(raised.value)
+    assert kube_sim.token not in str(raised.value)
+
+    original = kube_sim.token
+    kube_sim.token = "rotated-token-xyz"  # the collector's token is now rejected: 401
+    with pytest.raises(PollError) as raised:
+        make_source().poll()
+    assert "401" in str(raised.value)
+    assert original not in str(raised.value)
+    assert "rotated-token" not in str(raised.value)
+
+
+def test_bad_credentials_config(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.kubeconfig"
+    source = KubernetesSource(
+        config.Cluster(name="eu", kubeconfig=str(missing)),
+        kinds=["Deployment"],
+        annotation_keys=frozenset(),
+        timeout=1.0,
+    )
+    with pytest.raises(PollError, match=rf"^cluster eu: cannot load credentials from {missing}"):
+        source.poll()
+    in_cluster = KubernetesSource(
+        config.Cluster(name="here", in_cluster=True),
+        kinds=["Deployment"],
+        annotation_keys=frozenset(),
+        timeout=1.0,
+    )
+    with pytest.raises(PollError, match=r"^cluster here: cannot load credentials from in-cluster"):
+        in_cluster.poll()
+
+
+def test_closed_source_refuses_to_poll(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
+    source = make_source()
+    source.poll()
+    source.close()
+    with pytest.raises(PollError, match="closed"):
+        source.poll()
+
+
+def test_concurrent_polls_of_several_clusters(make_source: MakeSource, tmp_path: Path) -> None:
+    sims = [KubeSimulator(token=f"token-{i}").start() for i in range(3)]
+    try:
+        sources = []
+        for i, sim in enumerate(sims):
+            for n in range(40 * (i + 1)):
+                sim.add_workload("Deployment", f"ns{i}", f"w{n:03d}", labels={"i": str(i)})
+            path = sim.write_kubeconfig(tmp_path / f"k{i}", context=f"c{i}")
+            cluster = config.Cluster(name=f"c{i}", kubeconfig=str(path))
+            sources.append(
+                KubernetesSource(
+                    cluster,
+                    kinds=["Deployment"],
+                    annotation_keys=frozenset(),
+                    timeout=5,
+                    page_size=7,
+                )
+            )
+        results: dict[str, int] = {}
+
+        def poll(source: KubernetesSource) -> None:
+            for _ in range(3):
+                observation = source.poll()
+                assert {w.labels["i"] for w in observation.workloads} == {source.cluster.name[1:]}
+            results[source.cluster.name] = len(observation.workloads)
+
+        threads = [threading.Thread(target=poll, args=(s,)) for s in sources]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert results == {"c0": 40, "c1": 80, "c2": 120}
+        assert gc.isenabled()  # the parse-time pause always ends
+        for source in sources:
+            source.close()
+    finally:
+        for sim in sims:
+            sim.stop()

@@ -1,0 +1,39 @@
+"""`demo --once`: the real pipeline over real HTTP against the synthetic organisation."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from collector.cli import main
+
+
+def test_demo_once_prints_a_plausible_organisation(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--once"]) == 0
+    out, err = capsys.readouterr()
+    families = {f.name: f for f in text_string_to_metric_families(out)}
+
+    def value(name: str) -> float:
+        (s,) = families[name].samples
+        return s.value
+
+    up = {s.labels["kube_cluster"]: s.value for s in families["adoption_collector_up"].samples}
+    assert up == {"prod-eu": 1.0, "prod-us": 1.0}
+    assert 25 <= value("adoption_active_teams") <= 35
+    assert 0 < value("adoption_adopted_teams") < value("adoption_active_teams")
+    assert 0.0 < value("adoption_voluntary_ratio") < 1.0
+    mandated = [s.labels["team"] for s in families["adoption_team_mandated"].samples if s.value]
+    assert mandated == ["billing"]
+    # a mix: fully golden, mixed and shadow-only teams
+    per_team: dict[str, dict[str, float]] = {}
+    for s in families["adoption_team_workloads"].samples:
+        per_team.setdefault(s.labels["team"], {})[s.labels["path"]] = s.value
+    kinds = {
+        "golden" if t["shadow"] == 0 else "shadow" if t["golden"] == 0 else "mixed"
+        for t in per_team.values()
+    }
+    assert kinds == {"golden", "mixed", "shadow"}
+    assert sum(s.value for s in families["adoption_workloads"].samples) > 200
+    assert families["adoption_unowned_workloads"].samples
+    active, adopted = int(value("adoption_active_teams")), int(value("adoption_adopted_teams"))
+    assert f"# demo: {active} active teams, {adopted} adopted (adoption " in err
