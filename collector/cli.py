@@ -96,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from collector.simulator.demo import run_demo
 
-    return run_demo(listen=args.listen, once=args.once)
+    return run_demo(listen=args.listen, once=args.once, workdir=args.workdir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run against an embedded simulated organisation")
     demo.add_argument("--once", action="store_true", help="print the exposition and exit")
     demo.add_argument("--listen", default="127.0.0.1:9853", metavar="HOST:PORT")
+    demo.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="keep the simulated clusters' kubeconfigs, the config and the state in DIR",
+    )
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -37,3 +39,21 @@ def test_demo_once_prints_a_plausible_organisation(capsys: pytest.CaptureFixture
     assert families["adoption_unowned_workloads"].samples
     active, adopted = int(value("adoption_active_teams")), int(value("adoption_adopted_teams"))
     assert f"# demo: {active} active teams, {adopted} adopted (adoption " in err
+
+
+def test_demo_workdir_keeps_a_config_a_user_can_start_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--once", "--workdir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "adoption-state.db",
+        "config.yaml",
+        "prod-eu.kubeconfig",
+        "prod-us.kubeconfig",
+    ]
+    assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
+    assert (
+        capsys.readouterr().out
+        == f"{tmp_path / 'config.yaml'}: ok (2 cluster(s), 2 golden path(s))\n"
+    )

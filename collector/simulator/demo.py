@@ -8,6 +8,8 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+import yaml
+
 from collector import config
 from collector.adoption import Snapshot
 from collector.pipeline import Pipeline
@@ -37,10 +39,20 @@ def _summary(snapshot: Snapshot | None) -> str:
     )
 
 
-def run_demo(listen: str, once: bool) -> int:
+def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
+    """Serve the synthetic organisation on loopback and run the collector against it.
+
+    With `workdir`, the kubeconfigs, the config and the state stay there, so a user
+    can point their own config (or `once`) at the simulated clusters while the demo runs.
+    """
     now = dt.datetime.now(dt.UTC)
     org = build_organisation(now)
-    with tempfile.TemporaryDirectory(prefix="adoption-demo-") as tmp, ExitStack() as stack:
+    with ExitStack() as stack:
+        if workdir is None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="adoption-demo-"))
+        else:
+            tmp = workdir
+            Path(tmp).mkdir(parents=True, exist_ok=True)
         kubeconfigs: dict[str, str] = {}
         for cluster in org.cluster_names:
             sim = stack.enter_context(KubeSimulator(token=DEMO_TOKEN))
@@ -55,6 +67,8 @@ def run_demo(listen: str, once: bool) -> int:
             launch_date=(now - DEMO_PLATFORM_AGE).date(),
         )
         settings = config.parse(raw, "demo")
+        config_path = Path(tmp) / "config.yaml"
+        config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         state = StateStore(settings.state.path)
         pipeline = Pipeline(settings, state)
         if once:
@@ -73,6 +87,9 @@ def run_demo(listen: str, once: bool) -> int:
         pipeline.poll_kubernetes()
         print(f"demo: serving {service.url}/metrics  (Ctrl-C to stop)")
         print(f"demo: {len(kubeconfigs)} simulated clusters; {_summary(pipeline.snapshot)}")
+        if workdir is not None:
+            print(f"demo: kubeconfigs and config in {workdir}; try, while this runs:")
+            print(f"  adoption-collector once --config {config_path}")
         sys.stdout.flush()
         service.run_until_signalled()
     return 0
