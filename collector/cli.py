@@ -26,8 +26,10 @@ def _setup_logging(level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # APScheduler logs every job run at INFO; one line per poll from us is enough.
+    # APScheduler logs every job run at INFO, urllib3 every connection retry at WARNING;
+    # the pipeline's one line per poll (naming the cause of a failure) is enough.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 def _load(path: str) -> config.Settings | None:
@@ -40,12 +42,17 @@ def _load(path: str) -> config.Settings | None:
         return None
 
 
-def _open_state(settings: config.Settings) -> StateStore | None:
+def _pipeline(path: str) -> Pipeline | None:
+    """The config validated and the state opened, or None after saying why on stderr."""
+    settings = _load(path)
+    if settings is None:
+        return None
     try:
-        return StateStore(settings.state.path)
+        state = StateStore(settings.state.path)
     except StateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
+    return Pipeline(settings, state)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -59,35 +66,28 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
-    if settings is None:
+    pipeline = _pipeline(args.config)
+    if pipeline is None:
         return EXIT_CONFIG
-    state = _open_state(settings)
-    if state is None:
-        return EXIT_CONFIG
-    pipeline = Pipeline(settings, state)
     try:
         ok = pipeline.poll_kubernetes()
         sys.stdout.buffer.write(pipeline.exposition.latest)
         sys.stdout.flush()
     finally:
         pipeline.close()
-        state.close()
     return EXIT_OK if ok else EXIT_SOURCE_FAILED
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
-    if settings is None:
+    pipeline = _pipeline(args.config)
+    if pipeline is None:
         return EXIT_CONFIG
-    state = _open_state(settings)
-    if state is None:
-        return EXIT_CONFIG
-    pipeline = Pipeline(settings, state)
+    server = pipeline.settings.server
     try:
-        service = Service(pipeline, settings.server.host, settings.server.port)
+        service = Service(pipeline, server.host, server.port)
     except OSError as exc:
-        print(f"error: cannot listen on {settings.server.listen}: {exc.strerror}", file=sys.stderr)
+        pipeline.close()
+        print(f"error: cannot listen on {server.listen}: {exc.strerror}", file=sys.stderr)
         return EXIT_CONFIG
     service.run_until_signalled()
     return EXIT_OK

@@ -152,5 +152,7 @@ class Pipeline:
             self.exposition.publish(exporter.render(snapshot, statuses))
 
     def close(self) -> None:
+        """Close the sources and the state store; the pipeline owns both once built."""
         for source in self.sources.values():
             source.close()
+        self.state.close()

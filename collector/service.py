@@ -130,7 +130,6 @@ class Service:
             logging.shutdown()
             os._exit(0)
         self.pipeline.close()
-        self.pipeline.state.close()
         log.info("stopped")
 
     def run_until_signalled(self) -> None:

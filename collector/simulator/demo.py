@@ -69,19 +69,18 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
         settings = config.parse(raw, "demo")
         config_path = Path(tmp) / "config.yaml"
         config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-        state = StateStore(settings.state.path)
-        pipeline = Pipeline(settings, state)
+        pipeline = Pipeline(settings, StateStore(settings.state.path))
         if once:
             ok = pipeline.poll_kubernetes()
             sys.stdout.buffer.write(pipeline.exposition.latest)
             sys.stdout.flush()
             print(f"# demo: {_summary(pipeline.snapshot)}", file=sys.stderr)
             pipeline.close()
-            state.close()
             return 0 if ok else 1
         try:
             service = Service(pipeline, settings.server.host, settings.server.port)
         except OSError as exc:
+            pipeline.close()
             print(f"error: cannot listen on {listen}: {exc.strerror}", file=sys.stderr)
             return 2
         pipeline.poll_kubernetes()
