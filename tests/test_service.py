@@ -58,7 +58,7 @@ def running(tmp_path: Path, interval: str, timeout: str = "5s") -> Iterator[Serv
             tmp_path, {"prod-eu": sim}, interval, timeout, server={"listen": f"127.0.0.1:{port}"}
         )
         # The first poll waits a moment so the test can see the not-ready state.
-        sim.add_fault("/api/v1/namespaces", 200, delay=1.0)
+        sim.add_fault("/api/v1/namespaces", 200, delay=2.0)
         process = subprocess.Popen(
             [sys.executable, "-m", "collector", "run", "--config", str(config_path)],
             stdout=subprocess.PIPE,
