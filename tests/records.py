@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from collector import config
 from collector.model import FieldManager, Namespace, Workload
 
@@ -54,3 +56,15 @@ def settings(**sections: object) -> config.Settings:
     raw = dict(BASE_CONFIG)
     raw.update(sections)
     return config.parse(raw)
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse_samples(exposition: str) -> Samples:
+    """Exposition text parsed back by prometheus_client: (name, sorted labels) -> value."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+    }

@@ -6,13 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from collector.cli import main
 from collector.simulator.kube import KubeSimulator
 from tests.cluster import TOKEN, seed_small, write_config
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+from tests.records import Samples, parse_samples
 
 
 @pytest.fixture
@@ -25,12 +23,7 @@ def sim() -> Iterator[KubeSimulator]:
 def once(config_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, Samples, str]:
     code = main(["once", "--config", str(config_path)])
     out, err = capsys.readouterr()
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(out)
-        for s in family.samples
-    }
-    return code, samples, out + err
+    return code, parse_samples(out), out + err
 
 
 PAYMENTS = (("team", "payments"),)

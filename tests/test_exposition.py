@@ -6,7 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collector import exporter
 from collector.model import SourceStatus
-from tests.records import GOLDEN, ns, settings, ts, wl
+from tests.records import GOLDEN, ns, parse_samples, settings, ts, wl
 from tests.test_adoption import compute
 
 # Checked by hand: billing's namespace predates the launch (2026-03-01 = 1772323200),
@@ -165,9 +165,7 @@ def test_nothing_polled_yet_renders_no_adoption_figures() -> None:
 def test_every_metric_has_help_and_parses_back() -> None:
     families = list(text_string_to_metric_families(scenario().decode()))
     assert all(f.documentation for f in families)
-    values = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples
-    }
+    values = parse_samples(scenario().decode())
     assert values[("adoption_voluntary_ratio", ())] == 1.0
     assert values[("adoption_team_time_to_first_deploy_seconds", (("team", "payments"),))] == (
         ts("2026-04-01") - ts("2026-03-10")

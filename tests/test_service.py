@@ -13,10 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from collector.simulator.kube import KubeSimulator
 from tests.cluster import TOKEN, seed_small, write_config
+from tests.records import parse_samples
 
 
 def free_port() -> int:
@@ -84,11 +83,7 @@ def check_endpoints_and_sigterm(url: str, process: subprocess.Popen[bytes]) -> N
 
     status, body = get(f"{url}/metrics")
     assert status == 200
-    values = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(body.decode())
-        for s in family.samples
-    }
+    values = parse_samples(body.decode())
     assert values["adoption_voluntary_ratio", ()] == 1.0
     assert (
         values["adoption_collector_up", (("kube_cluster", "prod-eu"), ("source", "kubernetes"))]
