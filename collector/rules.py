@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from fnmatch import fnmatchcase, translate
+from fnmatch import translate
 
 from collector import config, model
 
@@ -19,7 +19,6 @@ __all__ = [
     "GoldenPathMatcher",
     "NamespaceScope",
     "deploy_tool",
-    "namespace_in_scope",
     "selector_matches",
 ]
 
@@ -259,10 +258,3 @@ class NamespaceScope:
 def _glob(pattern: str) -> re.Pattern[str]:
     # The translation fnmatchcase uses internally, compiled once here.
     return re.compile(translate(pattern))
-
-
-def namespace_in_scope(name: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    """True when `name` matches some include glob and no exclude glob."""
-    return any(fnmatchcase(name, p) for p in include) and not any(
-        fnmatchcase(name, p) for p in exclude
-    )

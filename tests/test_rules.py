@@ -475,10 +475,9 @@ def test_deploy_tool_selection(managers: list[model.FieldManager], expected: Dep
         ("shop", ("shop*",), ("shop",), False),
     ],
 )
-def test_namespace_in_scope(
+def test_namespace_scope(
     name: str, include: tuple[str, ...], exclude: tuple[str, ...], expected: bool
 ) -> None:
-    assert rules.namespace_in_scope(name, include, exclude) is expected
     scope = rules.NamespaceScope(include, exclude)
     assert scope.includes(name) is expected
     assert (name in scope) is expected
