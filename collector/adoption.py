@@ -91,8 +91,11 @@ def summarise(
     )
     namespaces = {ns.name: ns for ns in observation.namespaces if ns.name in scope}
     first_seen = _Earliest()
+    # A namespace's team is worked out once here, not again for each of its workloads.
+    namespace_teams: dict[str, str | None] = {}
     for namespace in namespaces.values():
         team = ownership.namespace_team(namespace.name, namespace.labels, label_keys, static_map)
+        namespace_teams[namespace.name] = team
         if team is not None:
             first_seen.offer(team, namespace.created)
 
@@ -109,10 +112,11 @@ def summarise(
             continue
         host = namespaces.get(w.namespace)
         if host is not None:
-            ns_labels = host.labels
+            ns_labels, host_team = host.labels, namespace_teams[w.namespace]
         elif w.namespace in scope:
             # A namespace created after the namespace list was read: no labels known yet.
             ns_labels = no_labels
+            host_team = ownership.namespace_team(w.namespace, no_labels, label_keys, static_map)
         else:
             continue
         path_name = matcher.match(w, ns_labels)
@@ -121,7 +125,7 @@ def summarise(
         tools[rules.deploy_tool(w.managers)] += 1
         if path_name is not None:
             golden_paths[path_name] += 1
-        team = ownership.workload_team(w.labels, w.namespace, ns_labels, label_keys, static_map)
+        team = ownership.workload_team(w.labels, label_keys, host_team)
         if team is None:
             unowned += 1
             continue

@@ -65,25 +65,21 @@ def namespace_team(
 
 def workload_team(
     workload_labels: Mapping[str, str],
-    namespace: str,
-    namespace_labels: Mapping[str, str],
     label_keys: Sequence[str],
-    static_map: Mapping[str, str],
+    namespace_team: str | None,
 ) -> str | None:
     """The team owning a workload, most specific source first.
 
     1. the first of `label_keys` present on the workload with a non-empty value;
-    2. else the first such key on its namespace;
-    3. else `static_map[namespace]`;
-    4. else None.
+    2. else `namespace_team`, what `namespace_team()` says of its namespace (its
+       labels, then the static map), computed once per namespace by the caller;
+    3. else None.
 
     Values are normalised with `normalise_team`. A key that is present but whose
     value is empty or whitespace-only (or only a Backstage prefix such as
     `group:`) is skipped, i.e. treated as absent, so the search continues with
-    the next key and then the next source; an empty label must not hide an
-    owner recorded elsewhere.
+    the next key and then the namespace; an empty label must not hide an owner
+    recorded elsewhere.
     """
     team = _first_team(workload_labels, label_keys)
-    if team is not None:
-        return team
-    return namespace_team(namespace, namespace_labels, label_keys, static_map)
+    return team if team is not None else namespace_team

@@ -75,18 +75,22 @@ def test_workload_team(
     static: dict[str, str],
     expected: str | None,
 ) -> None:
-    assert workload_team(workload_labels, "shop", namespace_labels, KEYS, static) == expected
+    host_team = namespace_team("shop", namespace_labels, KEYS, static)
+    assert workload_team(workload_labels, KEYS, host_team) == expected
 
 
 def test_workload_team_no_label_keys_uses_static_map() -> None:
-    assert workload_team({"team": "a"}, "shop", {"team": "b"}, (), {"shop": "C"}) == "c"
+    host_team = namespace_team("shop", {"team": "b"}, (), {"shop": "C"})
+    assert workload_team({"team": "a"}, (), host_team) == "c"
 
 
 def test_workload_team_with_config_defaults() -> None:
     own = config.Ownership.model_validate({"namespaces": {"shop": "group:default/Shop"}})
-    assert workload_team({"owner": "A"}, "shop", {}, own.labels, own.namespaces) == "a"
-    assert workload_team({}, "shop", {}, own.labels, own.namespaces) == "shop"
-    assert workload_team({}, "other", {}, own.labels, own.namespaces) is None
+    shop = namespace_team("shop", {}, own.labels, own.namespaces)
+    other = namespace_team("other", {}, own.labels, own.namespaces)
+    assert workload_team({"owner": "A"}, own.labels, shop) == "a"
+    assert workload_team({}, own.labels, shop) == "shop"
+    assert workload_team({}, own.labels, other) is None
 
 
 @pytest.mark.parametrize(
