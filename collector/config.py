@@ -101,6 +101,9 @@ class Teams(_Section):
 class Ownership(_Section):
     labels: tuple[str, ...] = ("team", "owner")
     namespaces: dict[str, str] = Field(default_factory=dict)
+    # An organisation custom property naming a repository's team, read when its
+    # catalog-info.yaml names no owner.
+    github_property: str | None = Field(default=None, min_length=1)
 
 
 class Cluster(_Section):
@@ -179,6 +182,72 @@ class Selector(_Section):
     match_expressions: tuple[Requirement, ...] = Field(default=(), alias="matchExpressions")
 
 
+class GitHubApp(_Section):
+    app_id: int = Field(gt=0)
+    installation_id: int = Field(gt=0)
+    private_key_file: str = Field(min_length=1)
+
+
+class GitHub(_Section):
+    org: str = Field(min_length=1)
+    base_url: str = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
+    token_env: str | None = Field(default=None, min_length=1)
+    token_file: str | None = Field(default=None, min_length=1)
+    app: GitHubApp | None = None
+    interval: Duration = 1800.0
+    timeout: Duration = 30.0  # per HTTP request
+    include_archived: bool = False
+    rate_limit_reserve: float = Field(default=0.1, ge=0.0, lt=1.0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as https://api.github.com")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> GitHub:
+        given = [k for k in ("token_env", "token_file", "app") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of token_env, token_file or app")
+        return self
+
+
+class GitHubMatch(_Section):
+    """A repository is on the golden path if any listed signal holds."""
+
+    template_repositories: tuple[str, ...] = ()  # owner/name of template repositories
+    source_templates: tuple[str, ...] = ()  # catalog-info.yaml backstage.io/source-template
+    workflows: tuple[str, ...] = ()  # owner/repo/.github/workflows/file.yml, any ref
+
+    @field_validator("template_repositories")
+    @classmethod
+    def _owner_name(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if name.count("/") != 1 or name.startswith("/") or name.endswith("/"):
+                raise ValueError(f"{name!r} must be owner/name")
+        return names
+
+    @field_validator("workflows")
+    @classmethod
+    def _workflow_path(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        for path in paths:
+            if "@" in path or not re.match(r"^[^/]+/[^/]+/\.github/workflows/[^/]+\.ya?ml$", path):
+                raise ValueError(
+                    f"{path!r} must be owner/repo/.github/workflows/FILE.yml, without @ref"
+                )
+        return paths
+
+    @model_validator(mode="after")
+    def _some_signal(self) -> GitHubMatch:
+        if not (self.template_repositories or self.source_templates or self.workflows):
+            raise ValueError(
+                "give at least one of template_repositories, source_templates, workflows"
+            )
+        return self
+
+
 class Match(_Section):
     labels: Selector | None = None
     annotations: Selector | None = None
@@ -201,7 +270,14 @@ class Match(_Section):
 
 class GoldenPath(_Section):
     name: str = Field(min_length=1)
-    match: Match
+    match: Match | None = None  # Kubernetes workloads
+    github: GitHubMatch | None = None  # repositories
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> GoldenPath:
+        if self.match is None and self.github is None:
+            raise ValueError("give match (workloads), github (repositories) or both")
+        return self
 
 
 class State(_Section):
@@ -233,6 +309,7 @@ class Settings(_Section):
     teams: Teams = Teams()
     ownership: Ownership = Ownership()
     kubernetes: Kubernetes = Kubernetes()
+    github: GitHub | None = None
     golden_paths: tuple[GoldenPath, ...] = ()
     state: State = State()
     server: Server = Server()

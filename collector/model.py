@@ -18,6 +18,12 @@ class Path(StrEnum):
     SHADOW = "shadow"
 
 
+class RepoPath(StrEnum):
+    GOLDEN = "golden"
+    SHADOW = "shadow"  # builds or deploys its own way: has workflows, none golden
+    OTHER = "other"  # no golden signal and no workflow at all
+
+
 class DeployTool(StrEnum):
     HELM = "helm"
     ARGOCD = "argocd"
@@ -73,10 +79,59 @@ class ClusterObservation:
 
 
 @dataclass(frozen=True, slots=True)
+class Component:
+    """A Backstage `Component` entity from a repository's catalog-info.yaml."""
+
+    name: str  # metadata.name
+    owner: str | None  # spec.owner, an entity reference as written
+    source_template: str | None  # annotation backstage.io/source-template
+    kubernetes_id: str | None  # annotation backstage.io/kubernetes-id
+    label_selector: str | None  # annotation backstage.io/kubernetes-label-selector
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    """One repository of the organisation, read from its default branch."""
+
+    full_name: str  # owner/name
+    created: float | None  # unix seconds
+    pushed: float | None  # unix seconds; None for a repository never pushed to
+    archived: bool
+    template: str | None  # owner/name of the template it was generated from
+    components: tuple[Component, ...]
+    workflow_files: int  # .github/workflows/*.yml|*.yaml files present
+    workflow_uses: tuple[str, ...]  # every job's `uses:`, e.g. o/r/.github/workflows/f.yml@v1
+    property_team: str | None = None  # the ownership.github_property custom property
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    resource: str  # "core" (REST) or "graphql": GitHub budgets them separately
+    remaining: int
+    limit: int
+    reset: float  # unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class GitHubObservation:
+    """What one scan of the organisation knows; details of unchanged repositories
+    come from the previous scan, so this is always the whole organisation so far."""
+
+    org: str
+    repositories: tuple[Repository, ...]
+    # False when the scan stopped early to keep the rate-limit reserve: the
+    # repositories not yet read in detail are missing until a later scan.
+    complete: bool = True
+    objects: Mapping[str, int] = field(default_factory=dict)  # kind -> read this scan
+    parse_errors: int = 0  # files that failed to parse in this scan
+    rate_limits: tuple[RateLimit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SourceStatus:
     """How the last poll of one source (and cluster) went; drives adoption_collector_*."""
 
-    source: str  # "kubernetes" (later "github")
+    source: str  # "kubernetes" or "github"
     kube_cluster: str  # cluster name; "" for sources that are not clusters
     up: bool
     last_success: float | None
@@ -84,3 +139,6 @@ class SourceStatus:
     errors_total: int
     objects: Mapping[str, int] = field(default_factory=dict)
     skipped: int = 0
+    parse_errors_total: int = 0  # files that could not be parsed, since start
+    complete: bool = True  # False: the last poll stopped early (GitHub rate-limit reserve)
+    rate_limits: tuple[RateLimit, ...] = ()

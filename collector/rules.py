@@ -108,9 +108,8 @@ def selector_matches(selector: config.Selector, values: Mapping[str, str]) -> bo
 class _CompiledPath:
     __slots__ = ("annotations", "field_managers", "labels", "name", "namespace_labels")
 
-    def __init__(self, path: config.GoldenPath) -> None:
-        crit = path.match
-        self.name = path.name
+    def __init__(self, name: str, crit: config.Match) -> None:
+        self.name = name
         # An empty selector matches everything, so it is dropped like a missing one.
         self.labels = _compile_optional(crit.labels)
         self.annotations = _compile_optional(crit.annotations)
@@ -137,13 +136,14 @@ class GoldenPathMatcher:
     __slots__ = ("_paths", "annotation_keys", "names")
 
     def __init__(self, paths: Sequence[config.GoldenPath]) -> None:
-        self._paths = tuple(_CompiledPath(p) for p in paths)
+        # Paths with only GitHub signals never match a workload by its own metadata.
+        self._paths = tuple(_CompiledPath(p.name, p.match) for p in paths if p.match is not None)
         self.names: tuple[str, ...] = tuple(p.name for p in self._paths)
         # Taken from the source selectors, not the compiled ones: an empty
         # selector is dropped when compiled but reads no keys anyway.
         keys: set[str] = set()
         for path in paths:
-            if path.match.annotations is not None:
+            if path.match is not None and path.match.annotations is not None:
                 keys |= CompiledSelector(path.match.annotations).keys
         self.annotation_keys: frozenset[str] = frozenset(keys)
 
