@@ -132,6 +132,9 @@ class Kubernetes(_Section):
     include_namespaces: tuple[str, ...] = ("*",)
     exclude_namespaces: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease")
     kinds: tuple[Kind, ...] = DEFAULT_KINDS
+    # Empty: list cluster-wide (needs a ClusterRole). Names: list only in these
+    # namespaces and get each of them, which namespaced Roles allow.
+    namespaces: tuple[str, ...] = ()
     page_size: int = Field(default=500, ge=1, le=10000)
 
     @field_validator("clusters")
