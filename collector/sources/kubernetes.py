@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import logging
 import sys
 import threading
 import time
@@ -30,10 +31,14 @@ from urllib3.response import BaseHTTPResponse
 
 from collector import __version__, config
 from collector.model import ClusterObservation, FieldManager, Namespace, Workload
+from collector.sources import PollError
 
 __all__ = ["KubernetesSource", "PollError"]
 
+log = logging.getLogger(__name__)
+
 METADATA_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+OBJECT_METADATA_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 MAX_RESTARTS = 3  # a list whose continue token expires this many times in a row fails
 MAX_THROTTLE_RETRIES = 3
 MAX_RETRY_AFTER = 10.0  # seconds; a longer Retry-After is cut to this
@@ -44,6 +49,14 @@ DEFAULT_RETRY_AFTER = 1.0
 class _Endpoint:
     path: str  # cluster-wide list
     resource: str  # as RBAC and error messages name it, e.g. deployments.apps
+    scope: str = "at cluster scope"
+
+    def in_namespace(self, namespace: str) -> _Endpoint:
+        """The same list restricted to one namespace, which a namespaced Role can grant."""
+        group, _, plural = self.path.rpartition("/")
+        return _Endpoint(
+            f"{group}/namespaces/{namespace}/{plural}", self.resource, f"in namespace {namespace}"
+        )
 
 
 _ENDPOINTS: dict[str, _Endpoint] = {
@@ -59,10 +72,6 @@ _ENDPOINTS: dict[str, _Endpoint] = {
 # MappingProxyType, so records stay picklable and JSON-serialisable; `Mapping` in
 # the model is what keeps it unmutated.
 _EMPTY: Mapping[str, str] = {}
-
-
-class PollError(Exception):
-    """A poll of one cluster failed; the message names the cluster and the cause."""
 
 
 class _Expired(Exception):
@@ -269,7 +278,10 @@ class KubernetesSource:
         annotation_keys: frozenset[str],
         timeout: float,
         page_size: int = 500,
+        namespaces: Sequence[str] = (),
     ) -> None:
+        """`namespaces`: empty to list cluster-wide; else list only in these and get
+        each of them (the permissions namespaced Roles can grant)."""
         unknown = [k for k in kinds if k not in _ENDPOINTS or k == "Namespace"]
         if unknown:
             raise ValueError(f"unsupported kinds: {', '.join(unknown)}")
@@ -277,6 +289,7 @@ class KubernetesSource:
         self.kinds = tuple(dict.fromkeys(kinds))
         self.timeout = timeout
         self.page_size = page_size
+        self.namespaces = tuple(dict.fromkeys(namespaces))
         self._annotation_keys = tuple(sorted(annotation_keys))
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -291,10 +304,19 @@ class KubernetesSource:
             client = self._client if self._client is not None else self._connect()
             parser = _Parser(self._annotation_keys)
             objects: dict[str, int] = {}
-            namespaces = self._list(client, "Namespace", parser.namespace, objects)
             workloads: list[Workload] = []
-            for kind in self.kinds:
-                workloads.extend(self._list(client, kind, parser.workload, objects))
+            if self.namespaces:
+                namespaces = self._get_namespaces(client, parser, objects)
+                for kind in self.kinds:
+                    for name in self.namespaces:
+                        endpoint = _ENDPOINTS[kind].in_namespace(name)
+                        workloads.extend(
+                            self._list(client, kind, parser.workload, objects, endpoint)
+                        )
+            else:
+                namespaces = self._list(client, "Namespace", parser.namespace, objects)
+                for kind in self.kinds:
+                    workloads.extend(self._list(client, kind, parser.workload, objects))
             return ClusterObservation(
                 cluster=self.cluster.name,
                 namespaces=tuple(namespaces),
@@ -365,8 +387,9 @@ class KubernetesSource:
         kind: str,
         convert: Callable[[str, object], _T | None],
         objects: dict[str, int],
+        endpoint: _Endpoint | None = None,
     ) -> list[_T]:
-        endpoint = _ENDPOINTS[kind]
+        endpoint = endpoint or _ENDPOINTS[kind]
         for _ in range(MAX_RESTARTS + 1):
             records: list[_T] = []
             read = 0
@@ -383,13 +406,37 @@ class KubernetesSource:
                             if record is not None:
                                 records.append(record)
                     if not token:
-                        objects[kind] = read
+                        objects[kind] = objects.get(kind, 0) + read
                         return records
             except _Expired:
                 continue  # the snapshot is gone: a consistent list must start over
         raise self._fail(
             client, endpoint, f"continue token expired {MAX_RESTARTS + 1} times in a row (410)"
         )
+
+    def _get_namespaces(
+        self, client: Any, parser: _Parser, objects: dict[str, int]
+    ) -> list[Namespace]:
+        found: list[Namespace] = []
+        for name in self.namespaces:
+            endpoint = _Endpoint(f"/api/v1/namespaces/{name}", "namespaces", f"named {name}")
+            status, body = self._get(client, endpoint, [], OBJECT_METADATA_ACCEPT)
+            if status == 404:
+                log.warning("cluster %s: namespace %s does not exist", self.cluster.name, name)
+                continue
+            if status != 200:
+                raise self._fail(client, endpoint, self._describe(status, body, endpoint))
+            try:
+                item = json.loads(body)
+            except ValueError as exc:
+                raise self._fail(
+                    client, endpoint, f"malformed JSON in the response: {exc}"
+                ) from None
+            objects["Namespace"] = objects.get("Namespace", 0) + 1
+            record = parser.namespace("Namespace", item)
+            if record is not None:
+                found.append(record)
+        return found
 
     def _fetch(self, client: Any, endpoint: _Endpoint, token: str | None) -> bytes:
         params: list[tuple[str, str | int]] = [("limit", self.page_size)]
@@ -420,10 +467,14 @@ class KubernetesSource:
         return items, next_token if isinstance(next_token, str) and next_token else None
 
     def _get(
-        self, client: Any, endpoint: _Endpoint, params: list[tuple[str, str | int]]
+        self,
+        client: Any,
+        endpoint: _Endpoint,
+        params: list[tuple[str, str | int]],
+        accept: str = METADATA_ACCEPT,
     ) -> tuple[int, bytes]:
         for attempt in range(MAX_THROTTLE_RETRIES + 1):
-            status, headers, body = self._request(client, endpoint, params)
+            status, headers, body = self._request(client, endpoint, params, accept)
             retry_after = headers.get("Retry-After")
             # As client-go: 429, and 5xx that say when to come back, are worth a wait.
             throttled = status == 429 or (status >= 500 and retry_after is not None)
@@ -434,13 +485,13 @@ class KubernetesSource:
         raise AssertionError("unreachable")
 
     def _request(
-        self, client: Any, endpoint: _Endpoint, params: list[tuple[str, str | int]]
+        self, client: Any, endpoint: _Endpoint, params: list[tuple[str, str | int]], accept: str
     ) -> tuple[int, Mapping[str, str], bytes]:
         method, url, headers, _, _ = client.param_serialize(
             "GET",
             endpoint.path,
             query_params=params,
-            header_params={"Accept": METADATA_ACCEPT},
+            header_params={"Accept": accept},
             auth_settings=["BearerToken"],
         )
         try:
@@ -471,7 +522,7 @@ class KubernetesSource:
             )
         if status == 403:
             return (
-                f"forbidden: cannot list {endpoint.resource} at cluster scope "
+                f"forbidden: cannot list {endpoint.resource} {endpoint.scope} "
                 f"(grant get/list/watch on {endpoint.resource}): {message}"
             )
         if status == 429:

@@ -403,3 +403,43 @@ def test_concurrent_polls_of_several_clusters(make_source: MakeSource, tmp_path:
     finally:
         for sim in sims:
             sim.stop()
+
+
+def test_namespaced_listing_uses_only_what_namespaced_roles_grant(
+    kube_sim: KubeSimulator, make_source: MakeSource
+) -> None:
+    kube_sim.add_namespace("pay", {"team": "payments"}, "2026-01-01T00:00:00Z")
+    kube_sim.add_namespace("shop", {"team": "checkout"}, "2026-02-01T00:00:00Z")
+    kube_sim.add_namespace("other", {"team": "search"}, "2026-03-01T00:00:00Z")
+    deployments(kube_sim, 2, "pay")
+    deployments(kube_sim, 1, "shop")
+    deployments(kube_sim, 3, "other")
+    kube_sim.add_workload("Job", "shop", "j")
+    source = make_source(kinds=["Deployment", "Job"], namespaces=["pay", "shop", "gone"])
+    observation = source.poll()
+    assert [(n.name, n.labels) for n in observation.namespaces] == [
+        ("pay", {"team": "payments"}),
+        ("shop", {"team": "checkout"}),
+    ]
+    assert [(w.kind, w.namespace, w.name) for w in observation.workloads] == [
+        ("Deployment", "pay", "d0"),
+        ("Deployment", "pay", "d1"),
+        ("Deployment", "shop", "d0"),
+        ("Job", "shop", "j"),
+    ]
+    assert observation.objects == {"Namespace": 2, "Deployment": 3, "Job": 1}
+    # Never a cluster-wide list: a namespaced Role could not grant one.
+    assert [r.path for r in kube_sim.requests] == [
+        "/api/v1/namespaces/pay",
+        "/api/v1/namespaces/shop",
+        "/api/v1/namespaces/gone",
+        "/apis/apps/v1/namespaces/pay/deployments",
+        "/apis/apps/v1/namespaces/shop/deployments",
+        "/apis/apps/v1/namespaces/gone/deployments",
+        "/apis/batch/v1/namespaces/pay/jobs",
+        "/apis/batch/v1/namespaces/shop/jobs",
+        "/apis/batch/v1/namespaces/gone/jobs",
+    ]
+    kube_sim.add_fault("/apis/apps/v1/namespaces/shop/deployments", 403)
+    with pytest.raises(PollError, match=r"cannot list deployments.apps in namespace shop \(grant"):
+        source.poll()
