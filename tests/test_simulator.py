@@ -380,7 +380,7 @@ def test_organisation_scales_for_benchmarks() -> None:
     team_workloads = [
         w
         for w in org.clusters["prod-eu"].workloads
-        if w.namespace not in ("kube-system", "legacy-tools", "sandbox")
+        if w.namespace not in ("kube-system", "legacy-tools", "sandbox", "shared-apps")
     ]
     assert len(team_workloads) == 120 * 20
     assert len({t.name for t in org.teams}) == 120

@@ -11,6 +11,16 @@ Golden paths, as `demo_config` declares them:
   gitops         namespace label platform.example.com/provisioned=true,
                  field manager argocd-controller
 Everything else (kubectl, terraform, pulumi, flux, a team's own Helm chart) is shadow.
+
+GitHub (organisation `acme`): each team has 2-6 repositories. Golden ones were
+generated from acme/service-template, name template:default/service as their
+catalog source template, and/or deploy with acme/platform-workflows' reusable
+deploy.yml; shadow ones have only their own workflows; `other` ones none. Owners
+come from catalog-info.yaml (`group:default/<team>` or bare) or the `team` custom
+property. The repositories use a random generator of their own, so the
+Kubernetes side is the same with or without them; the few workloads in the
+`shared-apps` namespace carry no team and belong to one only through the
+catalog's `backstage.io/kubernetes-id`.
 """
 
 from __future__ import annotations
@@ -18,9 +28,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from collector.simulator.github import CATALOG_PATH, GitHubSimulator
 from collector.simulator.kube import KubeSimulator
 from collector.simulator.resources import managed_field, object_uid
 
@@ -40,6 +51,18 @@ _SUFFIXES = (
     "admin", "indexer", "exporter", "proxy", "events", "jobs", "reconciler",
 )  # fmt: skip
 _SHADOW_TOOLS = ("kubectl", "kubectl", "terraform", "team-chart", "pulumi", "flux")
+
+GITHUB_ORG = "acme"
+GITHUB_TOKEN_ENV = "ADOPTION_DEMO_GITHUB_TOKEN"
+SERVICE_TEMPLATE = f"{GITHUB_ORG}/service-template"
+SOURCE_TEMPLATE = "template:default/service"
+DEPLOY_WORKFLOW = f"{GITHUB_ORG}/platform-workflows/.github/workflows/deploy.yml"
+TEAM_PROPERTY = "team"
+KUBERNETES_ID = "backstage.io/kubernetes-id"
+LABEL_SELECTOR = "backstage.io/kubernetes-label-selector"
+SHARED_APPS = "shared-apps"
+_OTHER_SUFFIXES = ("docs", "scripts", "notebooks", "runbooks", "dashboards", "infra")
+_SHARED_SUFFIXES = ("storefront", "partner-portal", "status-page", "edge-router", "webhooks")
 
 Style = Literal["golden", "mixed", "shadow"]
 GoldenPathName = Literal["service-chart", "gitops"]
@@ -73,6 +96,25 @@ class SimWorkload:
     golden: bool = False  # what the generator intended; tests compare it with the rules
 
 
+RepoKind = Literal["golden", "shadow", "other"]
+PropertyValue = str | list[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SimRepository:
+    name: str
+    created: dt.datetime
+    pushed: dt.datetime | None  # None: an empty repository
+    kind: RepoKind  # what the generator intended; tests compare it with the rules
+    team: str | None  # the intended owner, through the catalog or the custom property
+    archived: bool = False
+    template: str | None = None  # owner/name
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    properties: dict[str, PropertyValue] = field(default_factory=dict)
+    # Workloads in shared-apps this repository's Component claims by kubernetes-id.
+    linked_workload: str | None = None
+
+
 @dataclass(slots=True)
 class ClusterData:
     name: str
@@ -85,6 +127,7 @@ class Organisation:
     now: dt.datetime
     teams: tuple[Team, ...]
     clusters: dict[str, ClusterData]
+    repositories: tuple[SimRepository, ...] = ()  # oldest first
 
     @property
     def cluster_names(self) -> tuple[str, ...]:
@@ -110,14 +153,31 @@ class Organisation:
                 owner_references=w.owner_references,
             )
 
+    def load_github(self, sim: GitHubSimulator) -> None:
+        """Add the repositories, oldest first, so GitHub ids increase with creation."""
+        for repo in self.repositories:
+            sim.add_repo(
+                repo.name,
+                created=repo.created,
+                pushed=repo.pushed,
+                archived=repo.archived,
+                template=repo.template,
+                files=repo.files,
+                properties=repo.properties,
+            )
+
     def demo_config(
         self,
         kubeconfigs: Mapping[str, str],
         state_path: str,
         listen: str,
         launch_date: dt.date,
+        github_base_url: str | None = None,
     ) -> dict[str, Any]:
-        """The raw config (as YAML would load it) whose golden paths match this organisation."""
+        """The raw config (as YAML would load it) whose golden paths match this organisation.
+
+        With `github_base_url`, GitHub too: the token comes from $ADOPTION_DEMO_GITHUB_TOKEN.
+        """
         service_chart = {
             "labels": {
                 "matchLabels": {"app.kubernetes.io/managed-by": "Helm"},
@@ -131,7 +191,7 @@ class Organisation:
             "namespace_labels": {"matchLabels": {PROVISIONED_LABEL: "true"}},
             "field_managers": ["argocd-controller"],
         }
-        return {
+        raw: dict[str, Any] = {
             "platform": {"launch_date": launch_date.isoformat()},
             "teams": {"mandated": list(MANDATED)},
             "ownership": {"labels": ["team", "owner"]},
@@ -148,6 +208,27 @@ class Organisation:
             "state": {"path": state_path},
             "server": {"listen": listen},
         }
+        if github_base_url is None:
+            return raw
+        raw["ownership"]["github_property"] = TEAM_PROPERTY
+        raw["golden_paths"][0]["github"] = {
+            "template_repositories": [SERVICE_TEMPLATE],
+            "source_templates": [SOURCE_TEMPLATE],
+            "workflows": [DEPLOY_WORKFLOW],
+        }
+        github = {
+            "org": GITHUB_ORG,
+            "base_url": github_base_url,
+            "token_env": GITHUB_TOKEN_ENV,
+            "interval": "1m",
+        }
+        # Rebuilt so the section sits after kubernetes in the YAML the demo writes out.
+        ordered: dict[str, Any] = {}
+        for key, value in raw.items():
+            ordered[key] = value
+            if key == "kubernetes":
+                ordered["github"] = github
+        return ordered
 
 
 class _Builder:
@@ -313,9 +394,11 @@ def build_organisation(
     seed: int = 7,
     workloads_per_team: int | None = None,
     clusters: int = 2,
+    repositories_per_team: int | None = None,
 ) -> Organisation:
     """A deterministic organisation. `workloads_per_team` fixes each team's count
-    (Jobs of CronJobs included) for benchmarks; by default it varies from 5 to 14."""
+    (Jobs of CronJobs included) for benchmarks; by default it varies from 5 to 14.
+    `repositories_per_team` likewise fixes its GitHub repositories (default 2 to 6)."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
     rng = random.Random(seed)
@@ -381,9 +464,13 @@ def build_organisation(
             made += 3 if kind == "CronJob" else 1
             serial += 1
     _add_shared(b, cluster_names, names)
+    # A generator of its own: the Kubernetes side must not change because GitHub exists.
+    github_rng = random.Random(f"{seed}:github")
+    repositories = _RepoBuilder(now, github_rng).organisation(team_list, repositories_per_team)
+    _add_shared_apps(_Builder(now, github_rng, data), cluster_names[0], repositories)
     for cluster_data in data.values():
         cluster_data.namespaces.sort(key=lambda n: n.name)
-    return Organisation(now, tuple(team_list), data)
+    return Organisation(now, tuple(team_list), data, tuple(repositories))
 
 
 def _add_shared(b: _Builder, cluster_names: list[str], team_names: list[str]) -> None:
@@ -437,3 +524,420 @@ def _add_shared(b: _Builder, cluster_names: list[str], team_names: list[str]) ->
     b.clusters[last].namespaces.append(sandbox)
     for name in ("demo-app", "load-test"):
         b.workload(last, unowned, sandbox, name, golden=False, kind="Deployment")
+
+
+# --- GitHub ------------------------------------------------------------------------------
+
+_GOLDEN_SIGNALS: tuple[tuple[str, ...], ...] = (
+    ("template", "source", "workflow"),
+    ("template", "source", "workflow"),
+    ("template", "source", "workflow"),
+    ("source", "workflow"),
+    ("template", "workflow"),
+    ("template",),
+    ("workflow",),
+    ("source",),
+)
+_KIND_WEIGHTS: dict[Style, tuple[float, float, float]] = {  # golden, shadow, other
+    "golden": (0.8, 0.1, 0.1),
+    "mixed": (0.45, 0.4, 0.15),
+    "shadow": (0.0, 0.75, 0.25),
+}
+_CI_WORKFLOW = """\
+name: ci
+on: [push, pull_request]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-go@v5
+        with:
+          go-version: "1.23"
+      - run: make test
+"""
+
+
+def _golden_deploy(name: str) -> str:
+    return f"""\
+name: deploy
+on:
+  push:
+    branches: [main]
+  workflow_dispatch: {{}}
+jobs:
+  deploy:
+    uses: {DEPLOY_WORKFLOW}@v2
+    with:
+      service: {name}
+    secrets: inherit
+"""
+
+
+def _kubectl_deploy(name: str) -> str:
+    return f"""\
+name: deploy
+on:
+  push:
+    branches: [main]
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: kubectl apply -f deploy/{name}.yaml
+"""
+
+
+def _own_reusable(caller: str) -> dict[str, str]:
+    """A release workflow whose job calls the repository's own reusable build workflow."""
+    return {
+        ".github/workflows/release.yml": f"""\
+name: release
+on:
+  push:
+    tags: ["v*"]
+jobs:
+  build:
+    uses: {caller}
+  publish:
+    needs: build
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: helm upgrade --install app ./chart
+""",
+        ".github/workflows/build.yml": """\
+name: build
+on:
+  workflow_call: {}
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: docker build -t app .
+""",
+    }
+
+
+def _component(
+    name: str,
+    owner: str,
+    *,
+    component_type: str = "service",
+    source_template: bool = False,
+    label_selector: str | None = None,
+) -> str:
+    annotations = [f"github.com/project-slug: {GITHUB_ORG}/{name}"]
+    if component_type == "service":
+        annotations.append(f"{KUBERNETES_ID}: {name}")
+    if label_selector is not None:
+        annotations.append(f"{LABEL_SELECTOR}: '{label_selector}'")
+    if source_template:
+        annotations.append(f"backstage.io/source-template: {SOURCE_TEMPLATE}")
+    lines = "".join(f"    {a}\n" for a in annotations)
+    return f"""\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: {name}
+  annotations:
+{lines}spec:
+  type: {component_type}
+  lifecycle: production
+  owner: {owner}
+"""
+
+
+def _second_entity(kind: str, name: str, owner: str) -> str:
+    if kind == "API":
+        return f"""\
+---
+apiVersion: backstage.io/v1alpha1
+kind: API
+metadata:
+  name: {name}-api
+spec:
+  type: openapi
+  lifecycle: production
+  owner: {owner}
+  definition:
+    $text: ./openapi.yaml
+"""
+    return f"""\
+---
+apiVersion: backstage.io/v1alpha1
+kind: System
+metadata:
+  name: {name}-system
+spec:
+  owner: {owner}
+"""
+
+
+_INVALID_CATALOG = """\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: {name}
+  annotations: {{github.com/project-slug: {org}/{name}
+spec:
+  owner: {team}
+"""
+_LIST_CATALOG = """\
+- apiVersion: backstage.io/v1alpha1
+  kind: Component
+  metadata:
+    name: {name}
+  spec:
+    owner: group:default/{team}
+"""
+
+
+class _RepoBuilder:
+    """The organisation's repositories, from a random generator of their own."""
+
+    def __init__(self, now: dt.datetime, rng: random.Random) -> None:
+        self.now = now
+        self.rng = rng
+        self.names: set[str] = set()
+
+    def organisation(self, teams: list[Team], per_team: int | None) -> list[SimRepository]:
+        rng = self.rng
+        shared = {t.name for t in rng.sample(teams, min(len(_SHARED_SUFFIXES), len(teams)))}
+        repos = self.platform()
+        for team in teams:
+            count = per_team if per_team is not None else rng.randint(2, 6)
+            repos += self.team(team, count, linked=team.name in shared)
+        repos = self.spoil(repos)
+        repos.append(self.empty(rng.choice(teams)))
+        return sorted(repos, key=lambda r: (r.created, r.name))
+
+    def _moment(self, start: dt.datetime) -> dt.datetime:
+        """A whole-second moment between `start` and two hours ago."""
+        span = max((self.now - start).total_seconds() - 7200, 60.0)
+        return (start + dt.timedelta(seconds=self.rng.uniform(0, span))).replace(microsecond=0)
+
+    def _name(self, wanted: str) -> str:
+        name, n = wanted, 1
+        while name in self.names:
+            n += 1
+            name = f"{wanted}-{n}"
+        self.names.add(name)
+        return name
+
+    def platform(self) -> list[SimRepository]:
+        """The platform team's own repositories; nobody is named as their owner."""
+        created = (self.now - dt.timedelta(days=420)).replace(microsecond=0)
+        template = f"""\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: {SOURCE_TEMPLATE.rpartition("/")[2]}
+spec:
+  owner: group:default/platform
+  type: service
+"""
+        reusable = """\
+name: deploy
+on:
+  workflow_call:
+    inputs:
+      service: {required: true, type: string}
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: helm upgrade --install ${{ inputs.service }} oci://charts/golden-service
+"""
+        files: list[tuple[str, dict[str, str | bytes], RepoKind]] = [
+            (
+                SERVICE_TEMPLATE.partition("/")[2],
+                {
+                    "README.md": "# Service template\n",
+                    CATALOG_PATH: template,
+                    "skeleton/catalog-info.yaml": "metadata:\n  name: ${{ values.name }}\n",
+                },
+                "other",
+            ),
+            (
+                DEPLOY_WORKFLOW.split("/")[1],
+                {
+                    ".github/workflows/deploy.yml": reusable,
+                    ".github/workflows/lint.yml": _CI_WORKFLOW,
+                },
+                "shadow",
+            ),
+        ]
+        return [
+            SimRepository(
+                self._name(name),
+                created,
+                self._moment(created),
+                kind,
+                None,
+                files=repo_files,
+            )
+            for name, repo_files, kind in files
+        ]
+
+    def team(self, team: Team, count: int, *, linked: bool) -> list[SimRepository]:
+        rng = self.rng
+        # Some teams kept code on GitHub long before their first namespace.
+        start = team.onboarded
+        if rng.random() < 0.3:
+            start -= dt.timedelta(days=rng.uniform(30, 400))
+        repos = []
+        for index in range(count):
+            is_linked = linked and index == count - 1
+            if is_linked:
+                kind: RepoKind = "shadow" if team.style == "shadow" else "golden"
+            else:
+                kind = rng.choices(("golden", "shadow", "other"), _KIND_WEIGHTS[team.style])[0]
+            # The workload a linked repository deploys (in shared-apps, made 400 days
+            # ago) must not predate it.
+            first = self.now - dt.timedelta(days=rng.uniform(410, 460)) if is_linked else start
+            repos.append(self.repository(team, index, kind, first, linked=is_linked))
+        return repos
+
+    def repository(
+        self, team: Team, index: int, kind: RepoKind, start: dt.datetime, *, linked: bool
+    ) -> SimRepository:
+        rng = self.rng
+        if linked:
+            suffix = _SHARED_SUFFIXES[rng.randrange(len(_SHARED_SUFFIXES))]
+        elif kind == "other":
+            suffix = rng.choice(_OTHER_SUFFIXES)
+        else:
+            suffix = _SUFFIXES[index % len(_SUFFIXES)]
+        name = self._name(f"{team.name}-{suffix}")
+        created = start.replace(microsecond=0) if linked else self._moment(start)
+        mode = (
+            "qualified"
+            if linked
+            else rng.choices(("qualified", "bare", "property", "none"), (0.62, 0.18, 0.14, 0.06))[0]
+        )
+        signals = set(rng.choice(_GOLDEN_SIGNALS)) if kind == "golden" else set()
+        if mode not in ("qualified", "bare"):
+            # Without a catalog file there is no source-template annotation to carry.
+            signals.discard("source")
+            if kind == "golden" and not signals:
+                signals.add("workflow")
+        files = self.workflows(name, kind, signals)
+        if mode in ("qualified", "bare") and (kind != "other" or rng.random() < 0.5):
+            owner = f"group:default/{team.name}" if mode == "qualified" else team.name
+            files[CATALOG_PATH] = self.catalog(name, owner, kind, "source" in signals, index)
+        properties: dict[str, PropertyValue] = {}
+        if mode == "property" or (mode != "none" and rng.random() < 0.2):
+            # Multi-select properties arrive as lists.
+            properties[TEAM_PROPERTY] = [team.name] if rng.random() < 0.2 else team.name
+        if rng.random() < 0.3:
+            properties["cost-center"] = f"cc-{rng.randint(1000, 9999)}"
+        if kind == "other" and not files:
+            files["README.md"] = f"# {name}\n"
+        template = SERVICE_TEMPLATE if "template" in signals else None
+        if kind == "shadow" and rng.random() < 0.1:
+            template = f"{GITHUB_ORG}/node-starter"  # a template, just not the golden one
+        return SimRepository(
+            name,
+            created,
+            self._moment(created),
+            kind,
+            None if mode == "none" else team.name,
+            template=template,
+            files=files,
+            properties=properties,
+            linked_workload=name if linked else None,
+        )
+
+    def empty(self, team: Team) -> SimRepository:
+        """A repository created and never pushed to; only its custom property names a team."""
+        created = self._moment(team.onboarded)
+        name = self._name(f"{team.name}-playground")
+        return SimRepository(
+            name, created, None, "other", team.name, properties={TEAM_PROPERTY: team.name}
+        )
+
+    def workflows(self, name: str, kind: RepoKind, signals: set[str]) -> dict[str, str | bytes]:
+        rng = self.rng
+        if kind == "other":
+            return {}
+        files: dict[str, str | bytes] = {".github/workflows/ci.yml": _CI_WORKFLOW}
+        if "workflow" in signals:
+            files[".github/workflows/deploy.yml"] = _golden_deploy(name)
+        elif kind == "shadow" and rng.random() < 0.5:
+            caller = rng.choice(
+                (
+                    "./.github/workflows/build.yml",
+                    f"{GITHUB_ORG}/{name}/.github/workflows/build.yml@main",
+                )
+            )
+            files |= _own_reusable(caller)
+        elif kind == "shadow":
+            extension = rng.choice((".yml", ".yaml"))
+            files[f".github/workflows/deploy{extension}"] = _kubectl_deploy(name)
+        # Directories hold more than workflows; the collector must skip the rest.
+        if rng.random() < 0.15:
+            files[".github/workflows/README.md"] = "Workflows of this repository.\n"
+        if rng.random() < 0.1:
+            files[".github/workflows/scripts/check.sh"] = "#!/bin/sh\nexit 0\n"
+        return files
+
+    def catalog(
+        self, name: str, owner: str, kind: RepoKind, source_template: bool, index: int
+    ) -> str:
+        rng = self.rng
+        selector = None
+        if index == 0 and kind != "other" and rng.random() < 0.3:
+            # The team's first workload is always <team>-api, the name of its first repository.
+            selector = f"app.kubernetes.io/name={name}"
+        text = _component(
+            name,
+            owner,
+            component_type="documentation" if kind == "other" else "service",
+            source_template=source_template,
+            label_selector=selector,
+        )
+        if kind != "other" and rng.random() < 0.2:
+            text += _second_entity(rng.choice(("API", "System")), name, owner)
+        return text
+
+    def spoil(self, repos: list[SimRepository]) -> list[SimRepository]:
+        """Archive a couple of repositories and break a couple of catalog files."""
+        rng = self.rng
+        candidates = [
+            i
+            for i, r in enumerate(repos)
+            if r.linked_workload is None and r.team is not None and r.kind != "golden"
+        ]
+        chosen = rng.sample(candidates, min(4, len(candidates)))
+        for i in chosen[:2]:
+            repos[i] = replace(repos[i], archived=True)
+        for i, template in zip(chosen[2:], (_INVALID_CATALOG, _LIST_CATALOG), strict=False):
+            repo = repos[i]
+            team = repo.team or ""
+            text = template.format(name=repo.name, org=GITHUB_ORG, team=team)
+            # With the catalog unreadable, only the custom property can still name the team.
+            repos[i] = replace(
+                repo,
+                files={**repo.files, CATALOG_PATH: text},
+                properties={**repo.properties, TEAM_PROPERTY: team},
+            )
+        return repos
+
+
+def _add_shared_apps(b: _Builder, cluster: str, repositories: list[SimRepository]) -> None:
+    """Workloads no label or namespace attributes: only their Component's kubernetes-id does."""
+    linked = [(r.linked_workload, r.kind == "golden") for r in repositories if r.linked_workload]
+    if not linked:
+        return
+    ns = SimNamespace(SHARED_APPS, {}, (b.now - dt.timedelta(days=400)).replace(microsecond=0))
+    b.clusters[cluster].namespaces.append(ns)
+    for name, golden in linked:
+        nobody = Team("", "golden" if golden else "shadow", "service-chart", ns.created)
+        b.workload(cluster, nobody, ns, name, golden=golden, kind="Deployment")
+        # `workload()` stays as the Kubernetes side uses it; the label is added afterwards.
+        workloads = b.clusters[cluster].workloads
+        workloads[-1] = replace(workloads[-1], labels={**workloads[-1].labels, KUBERNETES_ID: name})

@@ -1,0 +1,1024 @@
+"""A simulated GitHub organisation for tests, the demo and benchmarks.
+
+Serves exactly the part of GitHub's API the collector's GitHub source
+(`collector/sources/github.py`) speaks: the organisation's repository list over
+REST with weak ETags, conditional requests and Link pagination; repository
+details over GraphQL (`query RepositoryDetails`, dispatched on its name, never
+parsed); custom property values; the GitHub App installation-token exchange;
+per-resource rate limits (`core` and `graphql`) with GitHub's headers; and
+injected faults. It is plain HTTP on loopback, github.com style (REST at `/`,
+GraphQL at `/graphql`) or Enterprise Server style (`/api/v3`, `/api/graphql`).
+
+Every answer is built from the current store. Serialised repositories and whole
+list pages (with their ETags) are cached and dropped on change, so a 10,000
+repository organisation costs a slice and a join per page, not a re-render.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+import secrets
+import socket
+import string
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import jwt
+
+MAX_LOGGED_REQUESTS = 100_000
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 30
+MAX_NODE_IDS = 100
+DEFAULT_LIMIT = 5000
+RESET_WINDOW = 3600.0  # seconds; GitHub's primary budgets refill hourly
+TOKEN_LIFETIME = dt.timedelta(hours=1)
+MAX_JWT_LIFETIME = 600  # GitHub refuses app JWTs whose exp is over 10 minutes after iat
+# GitHub does not document where GraphQL stops returning a blob's whole text; the
+# simulator truncates above this (per instance: `GitHubSimulator.blob_text_limit`).
+BLOB_TEXT_LIMIT = 512 * 1024
+
+CORE, GRAPHQL = "core", "graphql"
+CATALOG_PATH = "catalog-info.yaml"
+WORKFLOWS_DIR = ".github/workflows"
+
+DOCS = "https://docs.github.com/rest"
+RATE_LIMIT_DOCS = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+JWT_MESSAGE = "A JSON web token could not be decoded"
+_OPERATION = re.compile(r"^\s*query\s+RepositoryDetails\s*\(")
+_ACCESS_TOKENS = re.compile(r"^/app/installations/(?P<id>[^/]+)/access_tokens$")
+_TOKEN_CHARS = string.ascii_letters + string.digits
+
+PropertyValue = str | list[str] | None
+FileContent = str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    method: str
+    path: str  # as requested, prefix (`/api/v3`) included, query left out
+    query: dict[str, str]
+    status: int
+    resource: str  # "core" or "graphql"
+    cost: int  # rate-limit points charged
+    nodes: int = 0  # ids a GraphQL query asked for
+
+
+@dataclass(slots=True)
+class Fault:
+    pattern: re.Pattern[str]
+    status: int
+    times: int | None  # None: every matching request, forever
+    retry_after: int | None
+    body: bytes | None
+    delay: float
+    method: str | None
+
+
+@dataclass(slots=True)
+class _Budget:
+    limit: int
+    remaining: int
+    reset: float  # unix seconds
+    charged: int = 0  # points charged since the simulator was made, across windows
+
+    def refill_if_due(self, now: float) -> None:
+        if now >= self.reset:
+            self.remaining = self.limit
+            self.reset = now + RESET_WINDOW
+
+    def headers(self, resource: str) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Used": str(max(self.limit - self.remaining, 0)),
+            # Rounded up: a client that sleeps until this second finds the budget refilled.
+            "X-RateLimit-Reset": str(math.ceil(self.reset)),
+            "X-RateLimit-Resource": resource,
+        }
+
+
+@dataclass(slots=True)
+class _Repo:
+    id: int
+    node_id: str
+    name: str
+    created: dt.datetime
+    pushed: dt.datetime | None
+    updated: dt.datetime
+    archived: bool
+    template: str | None  # owner/name
+    files: dict[str, FileContent]
+    properties: dict[str, PropertyValue]
+    # Serialised lazily, reused by every page and query until the repository changes.
+    listing: bytes | None = None
+    values: bytes | None = None
+    node: bytes | None = None
+
+    @property
+    def sort_key(self) -> tuple[dt.datetime, int]:
+        return (self.created, self.id)
+
+
+@dataclass(slots=True)
+class _Page:
+    body: bytes
+    etag: str
+    last: int  # number of the last page
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: str
+    target: str  # path?query as sent, what faults match
+    query: dict[str, str]
+    payload: bytes
+    authorization: str | None
+    if_none_match: str | None
+    resource: str
+
+
+@dataclass(slots=True)
+class _Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    cost: int = 1
+    nodes: int = 0
+    refund: bool = False  # give back the point reserved on admission (a 304)
+
+
+@dataclass(slots=True)
+class _GraphQLError:
+    message: str
+    type: str | None
+    times: int | None
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def iso(moment: dt.datetime) -> str:
+    """GitHub's timestamp form, `YYYY-MM-DDTHH:MM:SSZ` in UTC; naive times are UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def node_id(repo_id: int) -> str:
+    """GitHub's next-generation global id: `R_` + base64 of msgpack [0, id]."""
+    packed = b"\x92\x00\xce" + repo_id.to_bytes(4, "big")
+    return "R_" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def _message(message: str, docs: str = DOCS) -> bytes:
+    return _dumps({"message": message, "documentation_url": docs})
+
+
+def _fault_body(status: int) -> bytes:
+    if status in (403, 429):
+        return _message(SECONDARY_MESSAGE, f"{RATE_LIMIT_DOCS}#about-secondary-rate-limits")
+    if status == 401:
+        return _message("Bad credentials")
+    if status == 404:
+        return _message("Not Found")
+    if status >= 500:
+        return _dumps({"message": "Server Error"})
+    try:
+        return _message(HTTPStatus(status).phrase)
+    except ValueError:
+        return _message("Error")
+
+
+def _blob(content: FileContent, limit: int) -> dict[str, Any]:
+    if isinstance(content, bytes):
+        return {"byteSize": len(content), "isBinary": True, "isTruncated": False, "text": None}
+    raw = content.encode()
+    truncated = len(raw) > limit
+    text = raw[:limit].decode(errors="ignore") if truncated else content
+    return {"byteSize": len(raw), "isBinary": False, "isTruncated": truncated, "text": text}
+
+
+def _tree_entries(files: Mapping[str, FileContent], directory: str) -> list[tuple[str, str]]:
+    """(name, type) of each entry directly under `directory`, in git's tree order."""
+    prefix = directory + "/"
+    entries: dict[str, str] = {}
+    for path in files:
+        if path.startswith(prefix):
+            name, sep, _ = path[len(prefix) :].partition("/")
+            entries[name] = "tree" if sep else "blob"
+    # git orders a tree as if its name ended in "/"
+    return sorted(entries.items(), key=lambda e: e[0] + "/" if e[1] == "tree" else e[0])
+
+
+def _is_dir(files: Mapping[str, FileContent], path: str) -> bool:
+    prefix = path + "/"
+    return any(p.startswith(prefix) for p in files)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    wanted = etag.removeprefix("W/")
+    return any(
+        c.strip() == "*" or c.strip().removeprefix("W/") == wanted for c in header.split(",")
+    )
+
+
+def _clean_path(path: str) -> str:
+    clean = path.strip("/")
+    if not clean or "//" in clean:
+        raise ValueError(f"not a file path: {path!r}")
+    return clean
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    sim: GitHubSimulator
+
+    def __init__(self, sim: GitHubSimulator) -> None:
+        self.sim = sim
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that time out and hang up are part of what is being simulated
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 keep-alive like the real server, so client connection pooling is exercised.
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, every response on a
+    # kept-alive connection would wait ~40 ms for a delayed ACK.
+    disable_nagle_algorithm = True
+    timeout = 60
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.server.sim._handle(self)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class GitHubSimulator:
+    def __init__(
+        self,
+        org: str = "acme",
+        token: str = "sim-github-token",
+        *,
+        enterprise: bool = False,
+        app: tuple[int, int, str] | None = None,
+    ) -> None:
+        """`app` = (app_id, installation_id, public key PEM) enables the token exchange."""
+        self.org = org
+        self.token = token
+        self.enterprise = enterprise
+        self.app = app
+        self.blob_text_limit = BLOB_TEXT_LIMIT
+        self.requests: list[RequestRecord] = []
+        self.request_count = 0
+        self._prefix = "/api/v3" if enterprise else ""
+        self._graphql_path = "/api/graphql" if enterprise else "/graphql"
+        self._lock = threading.Lock()
+        self._repos: dict[str, _Repo] = {}
+        self._by_node: dict[str, _Repo] = {}
+        self._order: list[_Repo] = []  # by (created, id): the listing order
+        self._keys: list[tuple[dt.datetime, int]] = []  # sort keys of _order, for bisect
+        self._next_id = 1000
+        self._pages: dict[tuple[str, bool, int, int], _Page] = {}
+        now = time.time()
+        self._budgets = {
+            r: _Budget(DEFAULT_LIMIT, DEFAULT_LIMIT, now + RESET_WINDOW) for r in (CORE, GRAPHQL)
+        }
+        self._faults: list[Fault] = []
+        self._graphql_errors: dict[str, list[_GraphQLError]] = {}
+        self._installation_tokens: dict[str, float] = {}  # token -> expiry, unix seconds
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> GitHubSimulator:
+        if self._server is not None:
+            return self
+        self._server = _Server(self)
+        # A short poll interval keeps stop() (and so every test's teardown) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), name="github-simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        # Cut keep-alive connections too, so clients see a server that is really gone.
+        with server.sockets_lock:
+            for sock in list(server.open_sockets):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("simulator is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The server root."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What `github.base_url` must be set to: the REST root."""
+        return self.url + self._prefix
+
+    @property
+    def graphql_url(self) -> str:
+        return self.url + self._graphql_path
+
+    def __enter__(self) -> GitHubSimulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- repositories ----------------------------------------------------------------
+
+    def add_repo(
+        self,
+        name: str,
+        *,
+        created: dt.datetime,
+        pushed: dt.datetime | None = None,
+        archived: bool = False,
+        template: str | None = None,
+        files: Mapping[str, FileContent] | None = None,
+        properties: Mapping[str, PropertyValue] | None = None,
+    ) -> None:
+        """Add a repository. Ids (and node ids) increase in the order repositories are
+        added, so add them oldest first for GitHub's "ids increase with creation".
+        `template` is `owner/name` (a bare name means this organisation's)."""
+        created = self._utc(created)
+        pushed = self._utc(pushed) if pushed is not None else None
+        stored_files = {_clean_path(p): c for p, c in (files or {}).items()}
+        with self._lock:
+            if name in self._repos:
+                raise ValueError(f"repository {name!r} already exists")
+            self._next_id += 1
+            repo = _Repo(
+                id=self._next_id,
+                node_id=node_id(self._next_id),
+                name=name,
+                created=created,
+                pushed=pushed,
+                updated=max(created, pushed) if pushed is not None else created,
+                archived=archived,
+                template=self._full_name(template) if template else None,
+                files=stored_files,
+                properties=dict(properties or {}),
+            )
+            self._repos[name] = repo
+            self._by_node[repo.node_id] = repo
+            index = bisect.bisect(self._keys, repo.sort_key)
+            self._keys.insert(index, repo.sort_key)
+            self._order.insert(index, repo)
+            self._pages.clear()
+
+    def push(
+        self,
+        name: str,
+        *,
+        files: Mapping[str, FileContent] | None = None,
+        remove: Iterable[str] = (),
+        when: dt.datetime,
+    ) -> None:
+        """Change files on the default branch: `remove` deletes paths (a directory with
+        everything under it), then `files` are written. Bumps pushed_at."""
+        when = self._utc(when)
+        with self._lock:
+            repo = self._repos[name]
+            for path in map(_clean_path, remove):
+                prefix = path + "/"
+                for existing in [p for p in repo.files if p == path or p.startswith(prefix)]:
+                    del repo.files[existing]
+            repo.files.update({_clean_path(p): c for p, c in (files or {}).items()})
+            repo.pushed = when
+            repo.updated = max(repo.updated, when)
+            self._changed(repo)
+
+    def set_archived(self, name: str, archived: bool) -> None:
+        with self._lock:
+            repo = self._repos[name]
+            repo.archived = archived
+            repo.updated = max(repo.updated, dt.datetime.now(dt.UTC).replace(microsecond=0))
+            self._changed(repo)
+
+    def set_properties(self, name: str, properties: Mapping[str, PropertyValue]) -> None:
+        """Replace the repository's custom property values with `properties`."""
+        with self._lock:
+            repo = self._repos[name]
+            repo.properties = dict(properties)
+            self._changed(repo)
+
+    def delete_repo(self, name: str) -> None:
+        with self._lock:
+            repo = self._repos.pop(name)
+            del self._by_node[repo.node_id]
+            index = bisect.bisect_left(self._keys, repo.sort_key)
+            del self._keys[index], self._order[index]
+            self._pages.clear()
+
+    @property
+    def repo_count(self) -> int:
+        with self._lock:
+            return len(self._repos)
+
+    def node_id_of(self, name: str) -> str:
+        with self._lock:
+            return self._repos[name].node_id
+
+    def repo_id_of(self, name: str) -> int:
+        with self._lock:
+            return self._repos[name].id
+
+    def _changed(self, repo: _Repo) -> None:
+        repo.listing = repo.values = repo.node = None
+        self._pages.clear()
+
+    def _full_name(self, name: str) -> str:
+        return name if "/" in name else f"{self.org}/{name}"
+
+    @staticmethod
+    def _utc(moment: dt.datetime) -> dt.datetime:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC).replace(microsecond=0)
+
+    # --- test controls -------------------------------------------------------------
+
+    def set_rate_limit(
+        self,
+        resource: str,
+        *,
+        remaining: int,
+        limit: int = DEFAULT_LIMIT,
+        reset: float | None = None,
+    ) -> None:
+        """Set a budget. At `reset` (unix seconds; default an hour from now) it refills
+        to `limit` for another hour, as GitHub's do."""
+        if resource not in self._budgets:
+            raise ValueError(f"resource must be {CORE!r} or {GRAPHQL!r}")
+        with self._lock:
+            budget = self._budgets[resource]
+            budget.limit, budget.remaining = limit, remaining
+            budget.reset = time.time() + RESET_WINDOW if reset is None else reset
+
+    def rate_limit(self, resource: str) -> tuple[int, int, float]:
+        """(remaining, limit, reset) of a budget now."""
+        with self._lock:
+            budget = self._budgets[resource]
+            budget.refill_if_due(time.time())
+            return budget.remaining, budget.limit, budget.reset
+
+    def points_used(self, resource: str) -> int:
+        """Points charged to `resource` since the simulator was made."""
+        with self._lock:
+            return self._budgets[resource].charged
+
+    def add_fault(
+        self,
+        path_regex: str,
+        status: int,
+        *,
+        times: int | None = 1,
+        retry_after: int | None = None,
+        body: object | None = None,
+        delay: float = 0.0,
+        method: str | None = None,
+    ) -> None:
+        """Answer the next `times` requests whose `path?query` matches with `status`.
+
+        Faults apply after authentication and before the rate-limit check. `status` 200
+        without `body` only delays the real answer by `delay` seconds. `body` bytes go
+        out as they are, anything else as JSON; by default GitHub's message for the
+        status (403/429: the secondary rate limit).
+        """
+        raw = body if isinstance(body, bytes) or body is None else _dumps(body)
+        with self._lock:
+            self._faults.append(
+                Fault(re.compile(path_regex), status, times, retry_after, raw, delay, method)
+            )
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def add_graphql_error(
+        self, name: str, message: str, *, type: str | None = None, times: int | None = 1
+    ) -> None:
+        """The next `times` queries that ask for repository `name` get null for it and a
+        partial error `{"type": type, "path": ["nodes", i], "message": message}`."""
+        with self._lock:
+            node = self._repos[name].node_id
+            self._graphql_errors.setdefault(node, []).append(_GraphQLError(message, type, times))
+
+    def expire_installation_tokens(self) -> None:
+        """Every installation token issued so far now gets 401 Bad credentials."""
+        with self._lock:
+            self._installation_tokens.clear()
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # --- HTTP ----------------------------------------------------------------------
+
+    def _handle(self, h: _Handler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        split = urlsplit(h.path)
+        req = _Request(
+            method=h.command,
+            path=split.path,
+            target=h.path,
+            query=dict(parse_qsl(split.query, keep_blank_values=True)),
+            # Read the body even when refusing the request, or keep-alive would desync.
+            payload=h.rfile.read(length) if length > 0 else b"",
+            authorization=h.headers.get("Authorization"),
+            if_none_match=h.headers.get("If-None-Match"),
+            resource=GRAPHQL if split.path == self._graphql_path else CORE,
+        )
+        response = self._respond(req)
+        if response.refund:
+            self._refund(req.resource)
+        headers = self._account(req.resource, response)
+        record = RequestRecord(
+            req.method,
+            req.path,
+            req.query,
+            response.status,
+            req.resource,
+            response.cost,
+            response.nodes,
+        )
+        with self._lock:
+            self.request_count += 1
+            self.requests.append(record)
+            if len(self.requests) > MAX_LOGGED_REQUESTS:  # a demo may run for days
+                del self.requests[: MAX_LOGGED_REQUESTS // 2]
+        self._send(h, response, headers)
+
+    def _respond(self, req: _Request) -> _Response:
+        """The answer; one point is reserved from the budget unless it says cost 0."""
+        rest_path = self._rest_path(req.path)
+        exchange = _ACCESS_TOKENS.match(rest_path) if rest_path is not None else None
+        # The token exchange authenticates with the app's JWT instead.
+        if exchange is None and not self._authorised(req.authorization):
+            return self._charged(req.resource, _Response(401, _message("Bad credentials")))
+        fault = self._take_fault(req.method, req.target)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.body is not None or fault.status != HTTPStatus.OK:
+                return self._charged(req.resource, _fault_response(fault))
+        if not self._admit(req.resource):
+            return _Response(403, self._primary_limit_message(), cost=0)
+        if exchange is not None:
+            return self._exchange(req, exchange["id"])
+        if req.resource == GRAPHQL:
+            return self._graphql(req)
+        return self._rest(req, rest_path)
+
+    def _rest_path(self, path: str) -> str | None:
+        """The path below the REST root, or None outside it."""
+        if not self._prefix:
+            return path
+        if path.startswith(self._prefix + "/"):
+            return path[len(self._prefix) :]
+        return None
+
+    def _authorised(self, header: str | None) -> bool:
+        scheme, _, credential = (header or "").partition(" ")
+        if scheme.lower() not in ("token", "bearer") or not credential:
+            return False
+        credential = credential.strip()
+        # As bytes: compare_digest refuses str with non-ASCII characters.
+        if secrets.compare_digest(credential.encode(), self.token.encode()):
+            return True
+        with self._lock:
+            expiry = self._installation_tokens.get(credential)
+        return expiry is not None and expiry > time.time()
+
+    def _take_fault(self, method: str, target: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.method not in (None, method):
+                    continue
+                if fault.pattern.search(target):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    # --- rate limits -------------------------------------------------------------
+
+    def _admit(self, resource: str) -> bool:
+        """Reserve the request's point; False when the budget is spent."""
+        with self._lock:
+            budget = self._budgets[resource]
+            budget.refill_if_due(time.time())
+            if budget.remaining <= 0:
+                return False
+            budget.remaining -= 1
+            budget.charged += 1
+            return True
+
+    def _refund(self, resource: str) -> None:
+        with self._lock:
+            budget = self._budgets[resource]
+            budget.remaining = min(budget.remaining + 1, budget.limit)
+            budget.charged -= 1
+
+    def _charged(self, resource: str, response: _Response) -> _Response:
+        """Charge an answer given before admission (401, faults): 1 point if any is left."""
+        with self._lock:
+            budget = self._budgets[resource]
+            budget.refill_if_due(time.time())
+            response.cost = 1 if budget.remaining > 0 else 0
+            budget.remaining -= response.cost
+            budget.charged += response.cost
+        return response
+
+    def _account(self, resource: str, response: _Response) -> dict[str, str]:
+        with self._lock:
+            headers = self._budgets[resource].headers(resource)
+        return headers | response.headers
+
+    def _primary_limit_message(self) -> bytes:
+        installation = self.app[1] if self.app is not None else 1
+        return _message(
+            f"API rate limit exceeded for installation ID {installation}.",
+            f"{RATE_LIMIT_DOCS}#about-the-primary-rate-limit",
+        )
+
+    # --- REST ----------------------------------------------------------------------
+
+    def _rest(self, req: _Request, rest_path: str | None) -> _Response:
+        org_repos = f"/orgs/{self.org}/repos"
+        org_values = f"/orgs/{self.org}/properties/values"
+        if req.method != "GET" or rest_path not in (org_repos, org_values):
+            return _Response(404, _message("Not Found"))
+        if rest_path == org_repos:
+            problem = self._unsupported_listing(req.query)
+            if problem is not None:
+                return _Response(422, _message(problem))
+            return self._list_page("repos", req)
+        return self._list_page("values", req)
+
+    @staticmethod
+    def _unsupported_listing(query: dict[str, str]) -> str | None:
+        # Anything else would be served in an order or subset the simulator does not model.
+        if query.get("type", "all") != "all":
+            return f"type={query['type']} is unsupported by the simulator"
+        if query.get("sort", "created") != "created":
+            return f"sort={query['sort']} is unsupported by the simulator"
+        if query.get("direction") not in (None, "asc", "desc"):
+            return f"direction={query['direction']} is invalid"
+        return None
+
+    def _list_page(self, kind: str, req: _Request) -> _Response:
+        query = req.query
+        per_page = _int_param(query.get("per_page"), DEFAULT_PER_PAGE, MAX_PER_PAGE)
+        page_no = _int_param(query.get("page"), 1, None)
+        # GitHub lists by creation newest first unless told otherwise; property values
+        # come oldest first.
+        ascending = query.get("direction", "asc" if kind == "values" else "desc") == "asc"
+        page = self._cached_page(kind, ascending, per_page, page_no)
+        headers = {"ETag": page.etag, "Cache-Control": "private, max-age=60, s-maxage=60"}
+        links = self._links(req.path, query, page_no, page.last)
+        if links:
+            headers["Link"] = links
+        if _etag_matches(req.if_none_match, page.etag):
+            return _Response(304, b"", headers, cost=0, refund=True)
+        return _Response(200, page.body, headers)
+
+    def _cached_page(self, kind: str, ascending: bool, per_page: int, page_no: int) -> _Page:
+        key = (kind, ascending, per_page, page_no)
+        serialise = self._listing_item if kind == "repos" else self._values_item
+        with self._lock:
+            page = self._pages.get(key)
+            if page is None:
+                total = len(self._order)
+                start, stop = (page_no - 1) * per_page, page_no * per_page
+                if ascending:
+                    chosen = self._order[start:stop]
+                else:
+                    chosen = self._order[max(total - stop, 0) : max(total - start, 0)][::-1]
+                body = b"[" + b",".join(serialise(r) for r in chosen) + b"]"
+                etag = f'W/"{hashlib.sha256(body).hexdigest()}"'
+                page = _Page(body, etag, max(math.ceil(total / per_page), 1))
+                self._pages[key] = page
+            return page
+
+    def _links(self, path: str, query: dict[str, str], page_no: int, last: int) -> str:
+        def link(number: int, rel: str) -> str:
+            params = urlencode({**query, "page": str(number)})
+            return f'<{self.url}{path}?{params}>; rel="{rel}"'
+
+        links = []
+        if page_no > 1:
+            links += [link(min(page_no - 1, last), "prev")]
+        if page_no < last:
+            links += [link(page_no + 1, "next"), link(last, "last")]
+        if page_no > 1:
+            links += [link(1, "first")]
+        return ", ".join(links)
+
+    def _listing_item(self, repo: _Repo) -> bytes:
+        if repo.listing is None:
+            repo.listing = _dumps(
+                {
+                    "id": repo.id,
+                    "node_id": repo.node_id,
+                    "name": repo.name,
+                    "full_name": f"{self.org}/{repo.name}",
+                    "owner": {"login": self.org},
+                    "private": True,
+                    "archived": repo.archived,
+                    "fork": False,
+                    "default_branch": "main",
+                    "created_at": iso(repo.created),
+                    "pushed_at": iso(repo.pushed) if repo.pushed is not None else None,
+                    "updated_at": iso(repo.updated),
+                    # GitHub lists the values set; /properties/values also names unset ones.
+                    "custom_properties": {
+                        k: v for k, v in repo.properties.items() if v is not None
+                    },
+                }
+            )
+        return repo.listing
+
+    def _values_item(self, repo: _Repo) -> bytes:
+        if repo.values is None:
+            repo.values = _dumps(
+                {
+                    "repository_id": repo.id,
+                    "repository_name": repo.name,
+                    "repository_full_name": f"{self.org}/{repo.name}",
+                    "properties": [
+                        {"property_name": k, "value": v} for k, v in repo.properties.items()
+                    ],
+                }
+            )
+        return repo.values
+
+    # --- GitHub App ------------------------------------------------------------------
+
+    def _exchange(self, req: _Request, installation: str) -> _Response:
+        if self.app is None or req.method != "POST":
+            return _Response(404, _message("Not Found"))
+        app_id, installation_id, public_key = self.app
+        scheme, _, credential = (req.authorization or "").partition(" ")
+        problem = (
+            self._jwt_problem(credential.strip(), app_id, public_key)
+            if scheme.lower() == "bearer"
+            else JWT_MESSAGE
+        )
+        if problem is not None:
+            return _Response(401, _message(problem))
+        if installation != str(installation_id):
+            return _Response(404, _message("Not Found"))
+        token = "ghs_" + "".join(secrets.choice(_TOKEN_CHARS) for _ in range(36))
+        expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + TOKEN_LIFETIME
+        with self._lock:
+            self._installation_tokens[token] = expires.timestamp()
+        body = {
+            "token": token,
+            "expires_at": iso(expires),
+            "permissions": {
+                "metadata": "read",
+                "contents": "read",
+                "organization_custom_properties": "read",
+            },
+            "repository_selection": "all",
+        }
+        return _Response(201, _dumps(body))
+
+    @staticmethod
+    def _jwt_problem(token: str, app_id: int, public_key: str) -> str | None:
+        try:
+            claims = jwt.decode(
+                token,
+                public_key,
+                algorithms=["RS256"],
+                options={"require": ["exp", "iat", "iss"], "verify_iss": False},
+            )
+        except jwt.PyJWTError:
+            return JWT_MESSAGE
+        # GitHub accepts the issuer as a number or a string.
+        if str(claims["iss"]) != str(app_id):
+            return JWT_MESSAGE
+        if int(claims["exp"]) - int(claims["iat"]) > MAX_JWT_LIFETIME:
+            return "'Expiration time' claim ('exp') is too far in the future"
+        return None
+
+    # --- GraphQL ---------------------------------------------------------------------
+
+    def _graphql(self, req: _Request) -> _Response:
+        if req.method != "POST":
+            return _Response(404, _message("Not Found"))
+        try:
+            request = json.loads(req.payload)
+        except ValueError:
+            return _Response(400, _message("Problems parsing JSON"))
+        query = request.get("query") if isinstance(request, dict) else None
+        if not isinstance(query, str):
+            return _errors("A query attribute must be specified and must be a string.")
+        if not _OPERATION.match(query):
+            return _errors("unsupported by the simulator")
+        variables = request.get("variables")
+        ids = variables.get("ids") if isinstance(variables, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            return _errors("Variable $ids of type [ID!]! was provided invalid value")
+        if len(ids) > MAX_NODE_IDS:
+            return _errors(
+                f"Requested {len(ids)} nodes, which exceeds the limit of {MAX_NODE_IDS} ids "
+                "for nodes(ids:)",
+                nodes=len(ids),
+            )
+        return self._repository_details(ids)
+
+    def _repository_details(self, ids: list[str]) -> _Response:
+        nodes: list[bytes] = []
+        errors: list[dict[str, Any]] = []
+        with self._lock:
+            for index, wanted in enumerate(ids):
+                repo = self._by_node.get(wanted)
+                injected = self._take_graphql_error(wanted) if repo is not None else None
+                if repo is None or injected is not None:
+                    nodes.append(b"null")
+                    errors.append(_node_error(index, wanted, injected))
+                else:
+                    nodes.append(self._node(repo))
+            budget = self._budgets[GRAPHQL]
+            rate_limit = {
+                "cost": 1,
+                "remaining": budget.remaining,
+                "limit": budget.limit,
+                "resetAt": iso(dt.datetime.fromtimestamp(math.ceil(budget.reset), dt.UTC)),
+            }
+        body = b'{"data":{"rateLimit":' + _dumps(rate_limit)
+        body += b',"nodes":[' + b",".join(nodes) + b"]}"
+        if errors:
+            body += b',"errors":' + _dumps(errors)
+        return _Response(200, body + b"}", nodes=len(ids))
+
+    def _take_graphql_error(self, node: str) -> _GraphQLError | None:
+        pending = self._graphql_errors.get(node)
+        if not pending:
+            return None
+        error = pending[0]
+        if error.times is not None:
+            error.times -= 1
+            if error.times <= 0:
+                pending.pop(0)
+        return error
+
+    def _node(self, repo: _Repo) -> bytes:
+        if repo.node is None:
+            repo.node = _dumps(
+                {
+                    "id": repo.node_id,
+                    "nameWithOwner": f"{self.org}/{repo.name}",
+                    "createdAt": iso(repo.created),
+                    "pushedAt": iso(repo.pushed) if repo.pushed is not None else None,
+                    "isArchived": repo.archived,
+                    "templateRepository": (
+                        {"nameWithOwner": repo.template} if repo.template is not None else None
+                    ),
+                    "catalog": self._catalog(repo.files),
+                    "workflows": self._workflows(repo.files),
+                }
+            )
+        return repo.node
+
+    def _catalog(self, files: Mapping[str, FileContent]) -> dict[str, Any] | None:
+        if CATALOG_PATH in files:
+            return _blob(files[CATALOG_PATH], self.blob_text_limit)
+        return {} if _is_dir(files, CATALOG_PATH) else None  # a Tree is not a Blob
+
+    def _workflows(self, files: Mapping[str, FileContent]) -> dict[str, Any] | None:
+        if WORKFLOWS_DIR in files:
+            return {}  # a Blob is not a Tree
+        entries = _tree_entries(files, WORKFLOWS_DIR)
+        if not entries:
+            return None
+        return {
+            "entries": [
+                {
+                    "name": name,
+                    "type": kind,
+                    "object": (
+                        _blob(files[f"{WORKFLOWS_DIR}/{name}"], self.blob_text_limit)
+                        if kind == "blob"
+                        else {}
+                    ),
+                }
+                for name, kind in entries
+            ]
+        }
+
+    # --- sending -------------------------------------------------------------------
+
+    @staticmethod
+    def _send(h: _Handler, response: _Response, headers: Mapping[str, str]) -> None:
+        try:
+            h.send_response(response.status)
+            if response.status != HTTPStatus.NOT_MODIFIED:
+                h.send_header("Content-Type", "application/json; charset=utf-8")
+                h.send_header("Content-Length", str(len(response.body)))
+            for name, value in headers.items():
+                h.send_header(name, value)
+            h.end_headers()
+            if response.status != HTTPStatus.NOT_MODIFIED:
+                h.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True
+
+
+def _int_param(raw: str | None, default: int, most: int | None) -> int:
+    """GitHub ignores values it cannot use rather than failing the request."""
+    try:
+        value = int(raw) if raw is not None else default
+    except ValueError:
+        value = default
+    value = max(value, 1)
+    return min(value, most) if most is not None else value
+
+
+def _fault_response(fault: Fault) -> _Response:
+    body = fault.body if fault.body is not None else _fault_body(fault.status)
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    return _Response(fault.status, body, headers)
+
+
+def _errors(message: str, *, nodes: int = 0) -> _Response:
+    return _Response(200, _dumps({"errors": [{"message": message}]}), nodes=nodes)
+
+
+def _node_error(index: int, wanted: str, injected: _GraphQLError | None) -> dict[str, Any]:
+    if injected is None:
+        return {
+            "type": "NOT_FOUND",
+            "path": ["nodes", index],
+            "message": f"Could not resolve to a node with the global id of '{wanted}'",
+        }
+    error: dict[str, Any] = {"path": ["nodes", index], "message": injected.message}
+    if injected.type is not None:
+        error = {"type": injected.type, **error}
+    return error
