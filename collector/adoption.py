@@ -2,8 +2,9 @@
 
 Two steps. `summarise()` reduces one cluster's observation to counts and
 evidence (so a cluster whose poll failed keeps its last good summary and costs
-nothing to recompute). `compute()` merges the summaries of every cluster with
-the durable history into a `Snapshot`.
+nothing to recompute); `summarise_repositories()` does the same for GitHub and
+`build_links()` turns its catalog into the index that attributes workloads.
+`compute()` merges the summaries with the durable history into a `Snapshot`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from collector import ownership, rules
+from collector import catalog, ownership, rules
 from collector.config import Settings
-from collector.model import ClusterObservation, DeployTool, Path
+from collector.model import ClusterObservation, DeployTool, GitHubObservation, Path, RepoPath
 from collector.state import TeamTimes
 
 
@@ -31,6 +32,15 @@ class ClusterSummary:
     tools: Mapping[DeployTool, int]
     first_seen: Mapping[str, float]  # team -> earliest creation of its namespaces or workloads
     first_deploy: Mapping[str, float]  # team -> earliest creation of a golden workload
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySummary:
+    """What the organisation's repositories contribute to the figures."""
+
+    team_repos: Mapping[tuple[str, RepoPath], int]
+    unowned: int
+    first_seen: Mapping[str, float]  # team -> creation of its first repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +83,12 @@ class Snapshot:
     tools: Mapping[DeployTool, int]
     launch: float
     target_ratio: float | None  # None before launch
+    # False until a cluster has been polled: then no workload figure is published at
+    # all (no zeros), though GitHub may already supply history and repositories.
+    has_workloads: bool = True
+    # Repositories by (team, path), and those no one owns; None without GitHub.
+    repos: Mapping[tuple[str, RepoPath], int] | None = None
+    unowned_repos: int | None = None
 
 
 class _Earliest(dict[str, float]):
@@ -82,8 +98,14 @@ class _Earliest(dict[str, float]):
 
 
 def summarise(
-    observation: ClusterObservation, settings: Settings, matcher: rules.GoldenPathMatcher
+    observation: ClusterObservation,
+    settings: Settings,
+    matcher: rules.GoldenPathMatcher,
+    links: catalog.Links | None = None,
 ) -> ClusterSummary:
+    """`links`: the catalog Components of the last GitHub scan. A workload a Component
+    selects takes that Component's team when it has no team label of its own, and
+    is golden if the Component's repository is (its own golden path wins)."""
     label_keys = settings.ownership.labels
     static_map = settings.ownership.namespaces
     scope = rules.NamespaceScope(
@@ -120,12 +142,17 @@ def summarise(
         else:
             continue
         path_name = matcher.match(w, ns_labels)
+        link = links.find(w.labels) if links else None
+        if path_name is None and link is not None:
+            path_name = link.golden_path
         path = Path.GOLDEN if path_name is not None else Path.SHADOW
         workloads[path] += 1
         tools[rules.deploy_tool(w.managers)] += 1
         if path_name is not None:
             golden_paths[path_name] += 1
-        team = ownership.workload_team(w.labels, label_keys, host_team)
+        team = ownership.workload_team(
+            w.labels, label_keys, host_team, link.team if link is not None else None
+        )
         if team is None:
             unowned += 1
             continue
@@ -145,11 +172,47 @@ def summarise(
     )
 
 
+def summarise_repositories(
+    observation: GitHubObservation, matcher: rules.RepositoryMatcher
+) -> RepositorySummary:
+    team_repos: Counter[tuple[str, RepoPath]] = Counter()
+    first_seen = _Earliest()
+    unowned = 0
+    for repo in observation.repositories:
+        path, _ = matcher.path(repo)
+        team = ownership.repository_team(repo)
+        if team is None:
+            unowned += 1
+            continue
+        team_repos[team, path] += 1
+        first_seen.offer(team, repo.created)
+    return RepositorySummary(dict(team_repos), unowned, dict(first_seen))
+
+
+def build_links(observation: GitHubObservation, matcher: rules.RepositoryMatcher) -> catalog.Links:
+    """The index from workload labels to catalog Components, in a stable order
+    (repository, then Component name), so the first match is always the same."""
+    entries = []
+    for repo in sorted(observation.repositories, key=lambda r: r.full_name.lower()):
+        if not repo.components:
+            continue
+        _, golden_path = matcher.path(repo)
+        team = ownership.repository_team(repo)
+        for component in sorted(repo.components, key=lambda c: c.name):
+            target = catalog.LinkTarget(repo.full_name, component.name, team, golden_path)
+            entries.append((component, target))
+    return catalog.Links(entries)
+
+
 def merge_evidence(
-    summaries: Iterable[ClusterSummary],
+    summaries: Iterable[ClusterSummary], repos: RepositorySummary | None = None
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Earliest first-seen and first-deploy times per team across clusters, for the state store."""
+    """Earliest first-seen and first-deploy times per team across clusters and
+    repositories, for the state store."""
     first_seen, first_deploy = _Earliest(), _Earliest()
+    if repos is not None:
+        for team, when in repos.first_seen.items():
+            first_seen.offer(team, when)
     for summary in summaries:
         for team, when in summary.first_seen.items():
             first_seen.offer(team, when)
@@ -184,6 +247,7 @@ def compute(
     history: Mapping[str, TeamTimes],
     settings: Settings,
     now: float,
+    repos: RepositorySummary | None = None,
 ) -> Snapshot:
     summaries = list(summaries)
     normalise = ownership.normalise_team
@@ -240,4 +304,7 @@ def compute(
         tools=dict(tools),
         launch=launch,
         target_ratio=target_ratio(settings, now),
+        has_workloads=bool(summaries),
+        repos=dict(repos.team_repos) if repos is not None else None,
+        unowned_repos=repos.unowned if repos is not None else None,
     )

@@ -70,7 +70,7 @@ def cmd_once(args: argparse.Namespace) -> int:
     if pipeline is None:
         return EXIT_CONFIG
     try:
-        ok = pipeline.poll_kubernetes()
+        ok = pipeline.poll_once()
         sys.stdout.buffer.write(pipeline.exposition.latest)
         sys.stdout.flush()
     finally:

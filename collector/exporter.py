@@ -8,7 +8,7 @@ The metric names below are a contract with dashboards and alerts: do not rename.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from collector import __version__
 from collector.adoption import Snapshot
-from collector.model import Path, SourceStatus
+from collector.model import Path, RepoPath, SourceStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -26,6 +26,26 @@ def _gauge(name: str, doc: str, labels: Sequence[str] = ()) -> GaugeMetricFamily
 
 
 def adoption_metrics(s: Snapshot) -> Iterator[Metric]:
+    if s.has_workloads:
+        yield from team_metrics(s)
+    yield from history_metrics(s)
+    if s.has_workloads:
+        yield from workload_metrics(s)
+    yield GaugeMetricFamily(
+        "adoption_platform_launch_timestamp_seconds",
+        "When the platform went live (platform.launch_date, midnight UTC).",
+        s.launch,
+    )
+    yield _optional(
+        "adoption_target_ratio",
+        "Adoption the platform should have reached at its current age (platform.adoption_targets).",
+        s.target_ratio,
+    )
+    if s.repos is not None:
+        yield from repository_metrics(s.repos, s.unowned_repos or 0)
+
+
+def team_metrics(s: Snapshot) -> Iterator[Metric]:
     workloads = _gauge(
         "adoption_team_workloads",
         "Tracked workloads of an active team, by path (golden or shadow).",
@@ -45,6 +65,9 @@ def adoption_metrics(s: Snapshot) -> Iterator[Metric]:
         adopted.add_metric([t.team], int(t.adopted))
         mandated.add_metric([t.team], int(t.mandated))
     yield from (workloads, adopted, mandated)
+
+
+def history_metrics(s: Snapshot) -> Iterator[Metric]:
 
     onboarded = _gauge(
         "adoption_team_onboarded_timestamp_seconds",
@@ -70,6 +93,9 @@ def adoption_metrics(s: Snapshot) -> Iterator[Metric]:
         if (ttfd := h.time_to_first_deploy) is not None:
             time_to_first.add_metric([h.team], ttfd)
     yield from (onboarded, first_deploy, time_to_first)
+
+
+def workload_metrics(s: Snapshot) -> Iterator[Metric]:
 
     yield GaugeMetricFamily(
         "adoption_active_teams", "Teams with at least one tracked workload.", s.active_teams
@@ -121,15 +147,23 @@ def adoption_metrics(s: Snapshot) -> Iterator[Metric]:
         per_tool.add_metric([tool.value], n)
     yield per_tool
 
-    yield GaugeMetricFamily(
-        "adoption_platform_launch_timestamp_seconds",
-        "When the platform went live (platform.launch_date, midnight UTC).",
-        s.launch,
+
+def repository_metrics(repos: Mapping[tuple[str, RepoPath], int], unowned: int) -> Iterator[Metric]:
+    per_team = _gauge(
+        "adoption_team_repos",
+        "Repositories of a team by path: golden (a golden-path signal), shadow (own "
+        "workflows) or other (no workflow).",
+        ["team", "path"],
     )
-    yield _optional(
-        "adoption_target_ratio",
-        "Adoption the platform should have reached at its current age (platform.adoption_targets).",
-        s.target_ratio,
+    for team in sorted({team for team, _ in repos}):
+        for path in RepoPath:
+            per_team.add_metric([team, path.value], repos.get((team, path), 0))
+    yield per_team
+    yield GaugeMetricFamily(
+        "adoption_unowned_repos",
+        "Repositories neither a catalog-info.yaml owner nor the ownership property attributes to "
+        "a team.",
+        unowned,
     )
 
 
@@ -165,6 +199,33 @@ def collector_metrics(statuses: Iterable[SourceStatus]) -> Iterator[Metric]:
         "Objects in the last successful poll too malformed to use, skipped.",
         labels,
     )
+    interval = _gauge(
+        "adoption_collector_poll_interval_seconds",
+        "How often the source is polled (kubernetes.interval, github.interval).",
+        labels,
+    )
+    complete = _gauge(
+        "adoption_collector_poll_complete",
+        "1 if the last poll read everything; 0 if it failed or stopped early to keep the "
+        "GitHub rate-limit reserve.",
+        labels,
+    )
+    parse_errors = CounterMetricFamily(
+        "adoption_collector_parse_errors",
+        "Files (catalog-info.yaml, workflows) that could not be parsed, since the start.",
+        labels=["source"],
+    )
+    remaining = _gauge(
+        "adoption_collector_github_rate_limit_remaining",
+        "Rate-limit points left in GitHub's current window, by budget (core: REST, graphql).",
+        ["resource"],
+    )
+    limit = _gauge(
+        "adoption_collector_github_rate_limit_limit",
+        "Rate-limit points GitHub grants per window, by budget (core: REST, graphql).",
+        ["resource"],
+    )
+    parse_errors_by_source: dict[str, int] = {}
     for st in sorted(statuses, key=lambda st: (st.source, st.kube_cluster)):
         key = [st.source, st.kube_cluster]
         up.add_metric(key, int(st.up))
@@ -175,7 +236,25 @@ def collector_metrics(statuses: Iterable[SourceStatus]) -> Iterator[Metric]:
         for kind, n in sorted(st.objects.items()):
             objects.add_metric([*key, kind], n)
         skipped.add_metric(key, st.skipped)
-    yield from (up, last_success, duration, errors, objects, skipped)
+        if st.interval:
+            interval.add_metric(key, st.interval)
+        complete.add_metric(key, int(st.up and st.complete))
+        if st.parse_errors_total is not None:
+            parse_errors_by_source[st.source] = (
+                parse_errors_by_source.get(st.source, 0) + st.parse_errors_total
+            )
+        for rate in st.rate_limits:
+            remaining.add_metric([rate.resource], rate.remaining)
+            limit.add_metric([rate.resource], rate.limit)
+    for source, n in sorted(parse_errors_by_source.items()):
+        parse_errors.add_metric([source], n)
+    yield from (up, last_success, duration, errors, objects, skipped, interval, complete)
+    # Only sources that read files, and only GitHub has rate limits: no empty families
+    # for a collector that does not poll GitHub.
+    if parse_errors.samples:
+        yield parse_errors
+    if remaining.samples:
+        yield from (remaining, limit)
     info = _gauge(
         "adoption_collector_build_info", "The collector's version; always 1.", ["version"]
     )

@@ -122,8 +122,9 @@ class GitHubObservation:
     # False when the scan stopped early to keep the rate-limit reserve: the
     # repositories not yet read in detail are missing until a later scan.
     complete: bool = True
-    objects: Mapping[str, int] = field(default_factory=dict)  # kind -> read this scan
+    objects: Mapping[str, int] = field(default_factory=dict)  # kind -> held: repositories, files
     parse_errors: int = 0  # files that failed to parse in this scan
+    skipped: int = 0  # listed items too malformed to use
     rate_limits: tuple[RateLimit, ...] = ()
 
 
@@ -139,6 +140,7 @@ class SourceStatus:
     errors_total: int
     objects: Mapping[str, int] = field(default_factory=dict)
     skipped: int = 0
-    parse_errors_total: int = 0  # files that could not be parsed, since start
+    parse_errors_total: int | None = None  # files not parsed, since start; None: reads no files
     complete: bool = True  # False: the last poll stopped early (GitHub rate-limit reserve)
+    interval: float = 0.0  # seconds between polls, as configured
     rate_limits: tuple[RateLimit, ...] = ()

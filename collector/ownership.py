@@ -1,4 +1,4 @@
-"""Which team owns a workload or a namespace, from labels and a static map.
+"""Which team owns a workload, a namespace or a repository: labels, catalog owners, a static map.
 
 Pure functions, no I/O or state: they run for every workload of every poll.
 """
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-__all__ = ["namespace_team", "normalise_team", "workload_team"]
+from collector.model import Repository
+
+__all__ = ["namespace_team", "normalise_team", "repository_team", "workload_team"]
 
 
 def normalise_team(raw: str | None) -> str | None:
@@ -67,13 +69,16 @@ def workload_team(
     workload_labels: Mapping[str, str],
     label_keys: Sequence[str],
     namespace_team: str | None,
+    catalog_team: str | None = None,
 ) -> str | None:
     """The team owning a workload, most specific source first.
 
     1. the first of `label_keys` present on the workload with a non-empty value;
-    2. else `namespace_team`, what `namespace_team()` says of its namespace (its
+    2. else `catalog_team`, the team of the catalog Component that selects the
+       workload (Backstage's Kubernetes plugin convention), already normalised;
+    3. else `namespace_team`, what `namespace_team()` says of its namespace (its
        labels, then the static map), computed once per namespace by the caller;
-    3. else None.
+    4. else None.
 
     Values are normalised with `normalise_team`. A key that is present but whose
     value is empty or whitespace-only (or only a Backstage prefix such as
@@ -82,4 +87,16 @@ def workload_team(
     recorded elsewhere.
     """
     team = _first_team(workload_labels, label_keys)
-    return team if team is not None else namespace_team
+    if team is not None:
+        return team
+    return catalog_team if catalog_team is not None else namespace_team
+
+
+def repository_team(repo: Repository) -> str | None:
+    """The `spec.owner` of the repository's first catalog Component that names one,
+    else its ownership custom property, else None; normalised like every team."""
+    for component in repo.components:
+        team = normalise_team(component.owner)
+        if team is not None:
+            return team
+    return normalise_team(repo.property_team)

@@ -1,8 +1,10 @@
 """One poll cycle: sources -> summaries -> durable history -> snapshot -> exposition.
 
-The pipeline keeps the last good summary of every cluster. A failed poll marks
-its cluster down and counts the error but leaves that summary in place, so a
-failure never moves the adoption figures; the next success replaces it.
+The pipeline keeps the last good summary of every cluster and of the GitHub
+organisation. A failed poll marks its source down and counts the error but
+leaves that summary in place, so a failure never moves the adoption figures;
+the next success replaces it. The catalog links of the last good GitHub scan
+attribute workloads in every Kubernetes poll that follows.
 """
 
 from __future__ import annotations
@@ -14,20 +16,30 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from collector import adoption, exporter, rules
+from collector import adoption, catalog, exporter, rules
 from collector.config import Settings
-from collector.model import ClusterObservation, SourceStatus
-from collector.sources.kubernetes import KubernetesSource, PollError
+from collector.model import ClusterObservation, GitHubObservation, RateLimit, SourceStatus
+from collector.sources import PollError
+from collector.sources.github import GitHubSource
+from collector.sources.kubernetes import KubernetesSource
 from collector.state import StateError, StateStore
 
 log = logging.getLogger(__name__)
 
 KUBERNETES = "kubernetes"
+GITHUB = "github"
 MAX_CONCURRENT_CLUSTERS = 8
 
 
 class ClusterSource(Protocol):
     def poll(self) -> ClusterObservation: ...
+    def close(self) -> None: ...
+
+
+class RepositorySource(Protocol):
+    @property
+    def rate_limits(self) -> tuple[RateLimit, ...]: ...
+    def poll(self) -> GitHubObservation: ...
     def close(self) -> None: ...
 
 
@@ -42,6 +54,7 @@ def kubernetes_sources(
             annotation_keys=matcher.annotation_keys,
             timeout=k8s.timeout,
             page_size=k8s.page_size,
+            namespaces=k8s.namespaces,
         )
         for cluster in k8s.clusters
     }
@@ -54,31 +67,46 @@ class Pipeline:
         state: StateStore,
         *,
         sources: Mapping[str, ClusterSource] | None = None,
+        github: RepositorySource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """Without `sources`, every source is built from `settings` (GitHub included);
+        with them (tests), `github` is the GitHub source or None for none."""
         self.settings = settings
         self.state = state
         self.clock = clock
         self.matcher = rules.GoldenPathMatcher(settings.golden_paths)
-        self.sources = dict(
-            sources if sources is not None else kubernetes_sources(settings, self.matcher)
-        )
+        self.repo_matcher = rules.RepositoryMatcher(settings.golden_paths)
+        if sources is None:
+            sources = kubernetes_sources(settings, self.matcher)
+            if settings.github is not None:
+                github = GitHubSource(
+                    settings.github, property_name=settings.ownership.github_property
+                )
+        self.sources = dict(sources)
+        self.github = github
         self.exposition = exporter.Exposition()
         self.snapshot: adoption.Snapshot | None = None
         self._summaries: dict[str, adoption.ClusterSummary] = {}
-        self._statuses: dict[str, SourceStatus] = {}
+        self._repos: adoption.RepositorySummary | None = None
+        self._links: catalog.Links | None = None
+        self.links_generation = 0  # moves on whenever a GitHub scan changes the links
+        self._statuses: dict[str, SourceStatus] = {}  # cluster name or GITHUB -> status
         self._lock = threading.Lock()
+        self._kubernetes_turn = threading.Lock()
 
     @property
     def ready(self) -> bool:
         """Every source has been polled once (successfully or not)."""
-        return self._statuses.keys() >= self.sources.keys()
+        expected = self.sources.keys() | ({GITHUB} if self.github is not None else set())
+        return self._statuses.keys() >= expected
 
     def poll_kubernetes(self) -> bool:
         """Poll every cluster (concurrently, bounded), then publish. True if all succeeded."""
         names = sorted(self.sources)
         workers = max(1, min(MAX_CONCURRENT_CLUSTERS, len(names)))
-        with ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
+        # A scheduled poll and one the GitHub scan asked for take turns, never overlap.
+        with self._kubernetes_turn, ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
             results = list(pool.map(self._poll_cluster, names))
         self.publish()
         return all(results)
@@ -89,7 +117,7 @@ class Pipeline:
         errors = previous.errors_total if previous else 0
         try:
             observation = self.sources[name].poll()
-            summary = adoption.summarise(observation, self.settings, self.matcher)
+            summary = adoption.summarise(observation, self.settings, self.matcher, self._links)
         except Exception as exc:
             if isinstance(exc, PollError):
                 log.error("poll of kubernetes cluster %s failed: %s", name, exc)
@@ -104,6 +132,7 @@ class Pipeline:
                 errors_total=errors + 1,
                 objects=previous.objects if previous else {},
                 skipped=previous.skipped if previous else 0,
+                interval=self.settings.kubernetes.interval,
             )
             with self._lock:
                 self._statuses[name] = status
@@ -128,7 +157,83 @@ class Pipeline:
                 errors_total=errors,
                 objects=observation.objects,
                 skipped=observation.skipped,
+                interval=self.settings.kubernetes.interval,
             )
+        return True
+
+    def poll_once(self) -> bool:
+        """Every source once: GitHub first, so its catalog links attribute the workloads
+        of this very poll. True if every poll succeeded."""
+        github_ok = self.poll_github()
+        return self.poll_kubernetes() and github_ok
+
+    def poll_github(self) -> bool:
+        """Scan the organisation, then publish. True if the scan succeeded. When the
+        catalog links changed, `links_generation` moves on: the caller can re-poll the
+        clusters rather than wait a whole interval for workloads to be re-attributed."""
+        source = self.github
+        if source is None:
+            return True
+        started = self.clock()
+        previous = self._statuses.get(GITHUB)
+        errors = previous.errors_total if previous else 0
+        parse_errors = (previous.parse_errors_total or 0) if previous else 0
+        interval = self.settings.github.interval if self.settings.github else 0.0
+        try:
+            observation = source.poll()
+            repos = adoption.summarise_repositories(observation, self.repo_matcher)
+            links = adoption.build_links(observation, self.repo_matcher)
+        except Exception as exc:
+            if isinstance(exc, PollError):
+                log.error("poll of github failed: %s", exc)
+            else:  # a bug of ours; the service must keep serving what it knows
+                log.exception("poll of github failed unexpectedly")
+            with self._lock:
+                self._statuses[GITHUB] = SourceStatus(
+                    source=GITHUB,
+                    kube_cluster="",
+                    up=False,
+                    last_success=previous.last_success if previous else None,
+                    poll_duration=self.clock() - started,
+                    errors_total=errors + 1,
+                    objects=previous.objects if previous else {},
+                    skipped=previous.skipped if previous else 0,
+                    parse_errors_total=parse_errors,
+                    complete=False,
+                    rate_limits=source.rate_limits,
+                    interval=interval,
+                )
+            self.publish()
+            return False
+        finished = self.clock()
+        log.info(
+            "polled github organisation %s in %.2fs: %d repositories%s, %d files unparsable",
+            observation.org,
+            finished - started,
+            len(observation.repositories),
+            "" if observation.complete else " (stopped early: rate-limit reserve reached)",
+            observation.parse_errors,
+        )
+        with self._lock:
+            if self._links is None or links.entries != self._links.entries:
+                self.links_generation += 1
+            self._repos = repos
+            self._links = links
+            self._statuses[GITHUB] = SourceStatus(
+                source=GITHUB,
+                kube_cluster="",
+                up=True,
+                last_success=finished,
+                poll_duration=finished - started,
+                errors_total=errors,
+                objects=observation.objects,
+                skipped=observation.skipped,
+                parse_errors_total=parse_errors + observation.parse_errors,
+                complete=observation.complete,
+                rate_limits=observation.rate_limits,
+                interval=interval,
+            )
+        self.publish()
         return True
 
     def publish(self) -> None:
@@ -136,7 +241,7 @@ class Pipeline:
         with self._lock:
             summaries = list(self._summaries.values())
             statuses = list(self._statuses.values())
-            first_seen, first_deploy = adoption.merge_evidence(summaries)
+            first_seen, first_deploy = adoption.merge_evidence(summaries, self._repos)
             try:
                 history = self.state.record(first_seen, first_deploy)
             except StateError as exc:
@@ -144,8 +249,8 @@ class Pipeline:
                 log.error("%s", exc)
                 history = self.state.history
             snapshot = (
-                adoption.compute(summaries, history, self.settings, self.clock())
-                if summaries
+                adoption.compute(summaries, history, self.settings, self.clock(), self._repos)
+                if summaries or self._repos is not None
                 else None
             )
             self.snapshot = snapshot
@@ -155,4 +260,6 @@ class Pipeline:
         """Close the sources and the state store; the pipeline owns both once built."""
         for source in self.sources.values():
             source.close()
+        if self.github is not None:
+            self.github.close()
         self.state.close()

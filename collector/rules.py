@@ -1,4 +1,4 @@
-"""Which golden path a workload is on, which tool deployed it, which namespaces count.
+"""Which golden path a workload or repository is on, which tool deployed it, which namespaces count.
 
 Everything here runs once per workload per poll (tens of thousands of times), so
 the configuration is compiled up front into matcher objects whose hot methods
@@ -12,12 +12,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import translate
 
-from collector import config, model
+from collector import catalog, config, model
 
 __all__ = [
     "CompiledSelector",
     "GoldenPathMatcher",
     "NamespaceScope",
+    "RepositoryMatcher",
     "deploy_tool",
     "selector_matches",
 ]
@@ -258,3 +259,56 @@ class NamespaceScope:
 def _glob(pattern: str) -> re.Pattern[str]:
     # The translation fnmatchcase uses internally, compiled once here.
     return re.compile(translate(pattern))
+
+
+class RepositoryMatcher:
+    """Decides which golden path, if any, a repository is on, and so its path.
+
+    A repository matches a path if any of its GitHub signals holds: generated
+    from one of the template repositories, a catalog Component naming one of
+    the source templates, or a job calling one of the reusable workflows at
+    any ref. Paths are tried in configuration order, as for workloads. GitHub
+    and Backstage names are case-insensitive, so all are compared lower-cased
+    (a workflow's file path excepted: Git paths are case-sensitive).
+    """
+
+    __slots__ = ("_paths",)
+
+    def __init__(self, paths: Sequence[config.GoldenPath]) -> None:
+        compiled = []
+        for path in paths:
+            if path.github is None:
+                continue
+            signals = path.github
+            workflows = frozenset(
+                target
+                for w in signals.workflows
+                if (target := catalog.workflow_target(f"{w}@any")) is not None
+            )
+            compiled.append(
+                (
+                    path.name,
+                    frozenset(t.lower() for t in signals.template_repositories),
+                    frozenset(t.lower() for t in signals.source_templates),
+                    workflows,
+                )
+            )
+        self._paths = tuple(compiled)
+
+    def match(self, repo: model.Repository) -> str | None:
+        template = repo.template.lower() if repo.template else None
+        sources = {c.source_template.lower() for c in repo.components if c.source_template}
+        targets = {t for u in repo.workflow_uses if (t := catalog.workflow_target(u)) is not None}
+        for name, templates, source_templates, workflows in self._paths:
+            if template in templates or sources & source_templates or targets & workflows:
+                return name
+        return None
+
+    def path(self, repo: model.Repository) -> tuple[model.RepoPath, str | None]:
+        """(golden, its path) if a signal holds; else shadow with workflows, else other."""
+        name = self.match(repo)
+        if name is not None:
+            return model.RepoPath.GOLDEN, name
+        if repo.workflow_files:
+            return model.RepoPath.SHADOW, None
+        return model.RepoPath.OTHER, None

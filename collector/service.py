@@ -7,6 +7,8 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
@@ -81,14 +83,22 @@ class Service:
         self.pipeline = pipeline
         self.server = MetricsServer(host, port, pipeline)
         self.stopping = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
+        self._running = 0  # polls in flight, guarded by _idle_lock
+        self._idle_lock = threading.Condition()
         self.scheduler = BackgroundScheduler(timezone="UTC")
+        if pipeline.sources:
+            self._add_job(
+                "kubernetes", self._poll_kubernetes, pipeline.settings.kubernetes.interval
+            )
+        if pipeline.github is not None and pipeline.settings.github is not None:
+            self._add_job("github", self._poll_github, pipeline.settings.github.interval)
+
+    def _add_job(self, job_id: str, func: Callable[[], None], seconds: float) -> None:
         self.scheduler.add_job(
-            self._poll,
+            func,
             "interval",
-            seconds=pipeline.settings.kubernetes.interval,
-            id="kubernetes",
+            seconds=seconds,
+            id=job_id,
             max_instances=1,
             coalesce=True,
             next_run_time=dt.datetime.now(dt.UTC),
@@ -102,14 +112,38 @@ class Service:
             host = host.decode()
         return f"http://{host}:{port}"
 
-    def _poll(self) -> None:
-        if self.stopping.is_set():
-            return
-        self._idle.clear()
+    @contextmanager
+    def _polling(self) -> Iterator[bool]:
+        """Counts the poll in flight so stop() can wait for it; yields False when stopping."""
+        with self._idle_lock:
+            if self.stopping.is_set():
+                yield False
+                return
+            self._running += 1
         try:
-            self.pipeline.poll_kubernetes()
+            yield True
         finally:
-            self._idle.set()
+            with self._idle_lock:
+                self._running -= 1
+                self._idle_lock.notify_all()
+
+    def _poll_kubernetes(self) -> None:
+        with self._polling() as go:
+            if go:
+                self.pipeline.poll_kubernetes()
+
+    def _poll_github(self) -> None:
+        with self._polling() as go:
+            if not go:
+                return
+            generation = self.pipeline.links_generation
+            self.pipeline.poll_github()
+            if self.pipeline.links_generation != generation and self.pipeline.sources:
+                # New catalog links change workloads' teams and paths: apply them now,
+                # not a whole Kubernetes interval later. Runs on this thread, so it
+                # waits its turn if a scheduled Kubernetes poll is running.
+                log.info("catalog links changed; polling the clusters again")
+                self.pipeline.poll_kubernetes()
 
     def start(self) -> None:
         threading.Thread(target=self.server.serve_forever, name="http", daemon=True).start()
@@ -122,7 +156,9 @@ class Service:
         self.scheduler.shutdown(wait=False)
         self.server.shutdown()
         self.server.server_close()
-        if not self._idle.wait(STOP_WAIT_SECONDS):
+        with self._idle_lock:
+            idle = self._idle_lock.wait_for(lambda: self._running == 0, STOP_WAIT_SECONDS)
+        if not idle:
             # SQLite commits atomically, so leaving mid-poll loses at most this poll's evidence.
             log.warning(
                 "a poll is still running after %.0fs; exiting without it", STOP_WAIT_SECONDS

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector import config
-from collector.model import FieldManager, Namespace, Workload
+from collector.model import Component, FieldManager, Namespace, Repository, Workload
 
 
 def ts(day: str) -> float:
@@ -41,6 +41,41 @@ def wl(
         annotations={},
         managers=managers,
         controller_kind=controller_kind,
+    )
+
+
+def component(
+    name: str,
+    owner: str | None = None,
+    *,
+    source_template: str | None = None,
+    kubernetes_id: str | None = None,
+    label_selector: str | None = None,
+) -> Component:
+    return Component(name, owner, source_template, kubernetes_id, label_selector)
+
+
+def repo(
+    full_name: str,
+    *,
+    created: str | None = "2026-02-01",
+    template: str | None = None,
+    components: tuple[Component, ...] = (),
+    workflows: tuple[str, ...] | None = None,
+    property_team: str | None = None,
+    archived: bool = False,
+) -> Repository:
+    """`workflows`: the job-level `uses:` of one workflow file; None for no workflow file."""
+    return Repository(
+        full_name=full_name,
+        created=ts(created) if created else None,
+        pushed=ts(created) if created else None,
+        archived=archived,
+        template=template,
+        components=components,
+        workflow_files=0 if workflows is None else 1,
+        workflow_uses=workflows or (),
+        property_team=property_team,
     )
 
 

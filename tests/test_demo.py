@@ -19,8 +19,15 @@ def test_demo_once_prints_a_plausible_organisation(capsys: pytest.CaptureFixture
         (s,) = families[name].samples
         return s.value
 
-    up = {s.labels["kube_cluster"]: s.value for s in families["adoption_collector_up"].samples}
-    assert up == {"prod-eu": 1.0, "prod-us": 1.0}
+    up = {
+        (s.labels["source"], s.labels["kube_cluster"]): s.value
+        for s in families["adoption_collector_up"].samples
+    }
+    assert up == {
+        ("github", ""): 1.0,
+        ("kubernetes", "prod-eu"): 1.0,
+        ("kubernetes", "prod-us"): 1.0,
+    }
     assert 25 <= value("adoption_active_teams") <= 35
     assert 0 < value("adoption_adopted_teams") < value("adoption_active_teams")
     assert 0.0 < value("adoption_voluntary_ratio") < 1.0
@@ -37,6 +44,16 @@ def test_demo_once_prints_a_plausible_organisation(capsys: pytest.CaptureFixture
     assert kinds == {"golden", "mixed", "shadow"}
     assert sum(s.value for s in families["adoption_workloads"].samples) > 200
     assert families["adoption_unowned_workloads"].samples
+    # Repositories on every path, a few unowned, and the demo's two broken catalog files.
+    repo_paths = {s.labels["path"] for s in families["adoption_team_repos"].samples if s.value}
+    assert repo_paths == {"golden", "shadow", "other"}
+    assert value("adoption_unowned_repos") > 0
+    assert value("adoption_collector_parse_errors") == 2
+    # shared-apps workloads carry no team label: only catalog links attribute them.
+    unowned = {
+        s.labels["kube_cluster"]: s.value for s in families["adoption_unowned_workloads"].samples
+    }
+    assert unowned == {"prod-eu": 3.0, "prod-us": 2.0}
     active, adopted = int(value("adoption_active_teams")), int(value("adoption_adopted_teams"))
     assert f"# demo: {active} active teams, {adopted} adopted (adoption " in err
 

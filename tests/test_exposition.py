@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector import exporter
-from collector.model import SourceStatus
-from tests.records import GOLDEN, ns, parse_samples, settings, ts, wl
+from collector import adoption, exporter, rules
+from collector.model import GitHubObservation, RateLimit, SourceStatus
+from collector.state import TeamTimes
+from tests.records import GOLDEN, ns, parse_samples, repo, settings, ts, wl
 from tests.test_adoption import compute
 
 # Checked by hand: billing's namespace predates the launch (2026-03-01 = 1772323200),
@@ -101,6 +102,13 @@ adoption_collector_objects{kind="Namespace",kube_cluster="prod-eu",source="kuber
 # TYPE adoption_collector_skipped_objects gauge
 adoption_collector_skipped_objects{kube_cluster="prod-eu",source="kubernetes"} 0.0
 adoption_collector_skipped_objects{kube_cluster="prod-us",source="kubernetes"} 0.0
+# HELP adoption_collector_poll_interval_seconds How often the source is polled (kubernetes.interval, github.interval).
+# TYPE adoption_collector_poll_interval_seconds gauge
+adoption_collector_poll_interval_seconds{kube_cluster="prod-eu",source="kubernetes"} 300.0
+# HELP adoption_collector_poll_complete 1 if the last poll read everything; 0 if it failed or stopped early to keep the GitHub rate-limit reserve.
+# TYPE adoption_collector_poll_complete gauge
+adoption_collector_poll_complete{kube_cluster="prod-eu",source="kubernetes"} 1.0
+adoption_collector_poll_complete{kube_cluster="prod-us",source="kubernetes"} 0.0
 # HELP adoption_collector_build_info The collector's version; always 1.
 # TYPE adoption_collector_build_info gauge
 adoption_collector_build_info{version="0.1.0"} 1.0
@@ -128,6 +136,7 @@ def scenario() -> bytes:
             poll_duration=1.25,
             errors_total=2,
             objects={"Deployment": 4, "Namespace": 3},
+            interval=300.0,
         ),
         SourceStatus(
             "kubernetes", "prod-us", up=False, last_success=None, poll_duration=30.0, errors_total=1
@@ -156,6 +165,12 @@ def test_nothing_polled_yet_renders_no_adoption_figures() -> None:
         "# HELP adoption_collector_skipped_objects "
         "Objects in the last successful poll too malformed to use, skipped.",
         "# TYPE adoption_collector_skipped_objects gauge",
+        "# HELP adoption_collector_poll_interval_seconds "
+        "How often the source is polled (kubernetes.interval, github.interval).",
+        "# TYPE adoption_collector_poll_interval_seconds gauge",
+        "# HELP adoption_collector_poll_complete 1 if the last poll read everything; "
+        "0 if it failed or stopped early to keep the GitHub rate-limit reserve.",
+        "# TYPE adoption_collector_poll_complete gauge",
         "# HELP adoption_collector_build_info The collector's version; always 1.",
         "# TYPE adoption_collector_build_info gauge",
         'adoption_collector_build_info{version="0.1.0"} 1.0',
@@ -185,3 +200,110 @@ def test_label_values_are_escaped() -> None:
         for s in f.samples
     ]
     assert sample.labels == {"team": odd.lower()}
+
+
+# Checked by hand: payments has one repository on each path and search one golden, both
+# onboarded at their first repository (after the 2026-03-01 launch); one repository has no
+# owner. No cluster has been polled, so no workload figure appears at all.
+GITHUB_EXPECTED = """\
+# HELP adoption_team_onboarded_timestamp_seconds When the team onboarded: the later of the platform launch and the team's earliest namespace or workload, unless overridden in teams.onboarded.
+# TYPE adoption_team_onboarded_timestamp_seconds gauge
+adoption_team_onboarded_timestamp_seconds{team="payments"} 1.7731008e+09
+adoption_team_onboarded_timestamp_seconds{team="search"} 1.7750016e+09
+# HELP adoption_team_first_deploy_timestamp_seconds Creation time of the team's first golden workload ever seen.
+# TYPE adoption_team_first_deploy_timestamp_seconds gauge
+# HELP adoption_team_time_to_first_deploy_seconds Seconds from the team's onboarding to its first golden workload (0 if it came first).
+# TYPE adoption_team_time_to_first_deploy_seconds gauge
+# HELP adoption_platform_launch_timestamp_seconds When the platform went live (platform.launch_date, midnight UTC).
+# TYPE adoption_platform_launch_timestamp_seconds gauge
+adoption_platform_launch_timestamp_seconds 1.7723232e+09
+# HELP adoption_target_ratio Adoption the platform should have reached at its current age (platform.adoption_targets).
+# TYPE adoption_target_ratio gauge
+adoption_target_ratio 0.5
+# HELP adoption_team_repos Repositories of a team by path: golden (a golden-path signal), shadow (own workflows) or other (no workflow).
+# TYPE adoption_team_repos gauge
+adoption_team_repos{path="golden",team="payments"} 1.0
+adoption_team_repos{path="shadow",team="payments"} 1.0
+adoption_team_repos{path="other",team="payments"} 1.0
+adoption_team_repos{path="golden",team="search"} 1.0
+adoption_team_repos{path="shadow",team="search"} 0.0
+adoption_team_repos{path="other",team="search"} 0.0
+# HELP adoption_unowned_repos Repositories neither a catalog-info.yaml owner nor the ownership property attributes to a team.
+# TYPE adoption_unowned_repos gauge
+adoption_unowned_repos 1.0
+# HELP adoption_collector_up 1 if the last poll of the source succeeded.
+# TYPE adoption_collector_up gauge
+adoption_collector_up{kube_cluster="",source="github"} 1.0
+# HELP adoption_collector_last_success_timestamp_seconds When the last successful poll of the source finished.
+# TYPE adoption_collector_last_success_timestamp_seconds gauge
+adoption_collector_last_success_timestamp_seconds{kube_cluster="",source="github"} 1.7894664e+09
+# HELP adoption_collector_poll_duration_seconds How long the last poll took.
+# TYPE adoption_collector_poll_duration_seconds gauge
+adoption_collector_poll_duration_seconds{kube_cluster="",source="github"} 3.5
+# HELP adoption_collector_poll_errors_total Polls of the source that failed.
+# TYPE adoption_collector_poll_errors_total counter
+adoption_collector_poll_errors_total{kube_cluster="",source="github"} 0.0
+# HELP adoption_collector_objects Objects read in the last successful poll, by kind.
+# TYPE adoption_collector_objects gauge
+adoption_collector_objects{kind="repositories",kube_cluster="",source="github"} 4.0
+# HELP adoption_collector_skipped_objects Objects in the last successful poll too malformed to use, skipped.
+# TYPE adoption_collector_skipped_objects gauge
+adoption_collector_skipped_objects{kube_cluster="",source="github"} 0.0
+# HELP adoption_collector_poll_interval_seconds How often the source is polled (kubernetes.interval, github.interval).
+# TYPE adoption_collector_poll_interval_seconds gauge
+adoption_collector_poll_interval_seconds{kube_cluster="",source="github"} 1800.0
+# HELP adoption_collector_poll_complete 1 if the last poll read everything; 0 if it failed or stopped early to keep the GitHub rate-limit reserve.
+# TYPE adoption_collector_poll_complete gauge
+adoption_collector_poll_complete{kube_cluster="",source="github"} 0.0
+# HELP adoption_collector_parse_errors_total Files (catalog-info.yaml, workflows) that could not be parsed, since the start.
+# TYPE adoption_collector_parse_errors_total counter
+adoption_collector_parse_errors_total{source="github"} 2.0
+# HELP adoption_collector_github_rate_limit_remaining Rate-limit points left in GitHub's current window, by budget (core: REST, graphql).
+# TYPE adoption_collector_github_rate_limit_remaining gauge
+adoption_collector_github_rate_limit_remaining{resource="core"} 4980.0
+adoption_collector_github_rate_limit_remaining{resource="graphql"} 12.0
+# HELP adoption_collector_github_rate_limit_limit Rate-limit points GitHub grants per window, by budget (core: REST, graphql).
+# TYPE adoption_collector_github_rate_limit_limit gauge
+adoption_collector_github_rate_limit_limit{resource="core"} 5000.0
+adoption_collector_github_rate_limit_limit{resource="graphql"} 5000.0
+# HELP adoption_collector_build_info The collector's version; always 1.
+# TYPE adoption_collector_build_info gauge
+adoption_collector_build_info{version="0.1.0"} 1.0
+"""
+
+
+def test_github_only_exposition() -> None:
+    template = "acme/service-template"
+    cfg = settings(golden_paths=[{"name": "svc", "github": {"template_repositories": [template]}}])
+    observation = GitHubObservation(
+        "acme",
+        (
+            repo("acme/a", created="2026-03-10", template=template, property_team="payments"),
+            repo("acme/b", created="2026-03-11", workflows=(), property_team="payments"),
+            repo("acme/c", created="2026-03-12", property_team="payments"),
+            repo("acme/d", created="2026-04-01", template=template, property_team="search"),
+            repo("acme/e", created="2026-01-01"),
+        ),
+    )
+    repos = adoption.summarise_repositories(observation, rules.RepositoryMatcher(cfg.golden_paths))
+    seen, _ = adoption.merge_evidence([], repos)
+    history = {team: TeamTimes(when, None) for team, when in seen.items()}
+    snap = adoption.compute([], history, cfg, ts("2026-09-15"), repos)
+    status = SourceStatus(
+        "github",
+        "",
+        up=True,
+        last_success=ts("2026-09-15T10:00:00"),
+        poll_duration=3.5,
+        errors_total=0,
+        objects={"repositories": 4},
+        parse_errors_total=2,
+        complete=False,
+        rate_limits=(
+            RateLimit("core", 4980, 5000, ts("2026-09-15T11:00:00")),
+            RateLimit("graphql", 12, 5000, ts("2026-09-15T11:00:00")),
+        ),
+        interval=1800.0,
+    )
+    text = exporter.render(snap, [status]).decode()
+    assert text.splitlines() == GITHUB_EXPECTED.splitlines()

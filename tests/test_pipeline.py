@@ -109,6 +109,12 @@ adoption_collector_objects{kind="StatefulSet",kube_cluster="prod-eu",source="kub
 # HELP adoption_collector_skipped_objects Objects in the last successful poll too malformed to use, skipped.
 # TYPE adoption_collector_skipped_objects gauge
 adoption_collector_skipped_objects{kube_cluster="prod-eu",source="kubernetes"} 0.0
+# HELP adoption_collector_poll_interval_seconds How often the source is polled (kubernetes.interval, github.interval).
+# TYPE adoption_collector_poll_interval_seconds gauge
+adoption_collector_poll_interval_seconds{kube_cluster="prod-eu",source="kubernetes"} 300.0
+# HELP adoption_collector_poll_complete 1 if the last poll read everything; 0 if it failed or stopped early to keep the GitHub rate-limit reserve.
+# TYPE adoption_collector_poll_complete gauge
+adoption_collector_poll_complete{kube_cluster="prod-eu",source="kubernetes"} 1.0
 # HELP adoption_collector_build_info The collector's version; always 1.
 # TYPE adoption_collector_build_info gauge
 adoption_collector_build_info{version="0.1.0"} 1.0

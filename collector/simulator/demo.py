@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -14,11 +15,13 @@ from collector import config
 from collector.adoption import Snapshot
 from collector.pipeline import Pipeline
 from collector.service import Service
+from collector.simulator.github import GitHubSimulator
 from collector.simulator.kube import KubeSimulator
-from collector.simulator.org import build_organisation
+from collector.simulator.org import GITHUB_ORG, GITHUB_TOKEN_ENV, build_organisation
 from collector.state import StateStore
 
 DEMO_TOKEN = "demo-token-not-a-secret"
+DEMO_GITHUB_TOKEN = "demo-github-token-not-a-secret"
 # The synthetic platform went live about eight months before today.
 DEMO_PLATFORM_AGE = dt.timedelta(days=240)
 
@@ -60,18 +63,23 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
             kubeconfig = Path(tmp) / f"{cluster}.kubeconfig"
             sim.write_kubeconfig(kubeconfig, context=cluster, cluster_name=cluster)
             kubeconfigs[cluster] = str(kubeconfig)
+        github_sim = stack.enter_context(GitHubSimulator(GITHUB_ORG, DEMO_GITHUB_TOKEN))
+        org.load_github(github_sim)
+        # The config names the variable, never the token, as a real deployment's would.
+        os.environ[GITHUB_TOKEN_ENV] = github_sim.token
         raw = org.demo_config(
             kubeconfigs,
             state_path=str(Path(tmp) / "adoption-state.db"),
             listen=listen,
             launch_date=(now - DEMO_PLATFORM_AGE).date(),
+            github_base_url=github_sim.base_url,
         )
         settings = config.parse(raw, "demo")
         config_path = Path(tmp) / "config.yaml"
         config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         pipeline = Pipeline(settings, StateStore(settings.state.path))
         if once:
-            ok = pipeline.poll_kubernetes()
+            ok = pipeline.poll_once()
             sys.stdout.buffer.write(pipeline.exposition.latest)
             sys.stdout.flush()
             print(f"# demo: {_summary(pipeline.snapshot)}", file=sys.stderr)
@@ -83,9 +91,13 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
             pipeline.close()
             print(f"error: cannot listen on {listen}: {exc.strerror}", file=sys.stderr)
             return 2
-        pipeline.poll_kubernetes()
+        pipeline.poll_once()
         print(f"demo: serving {service.url}/metrics  (Ctrl-C to stop)")
         print(f"demo: {len(kubeconfigs)} simulated clusters; {_summary(pipeline.snapshot)}")
+        print(
+            f"demo: simulated GitHub organisation {GITHUB_ORG} "
+            f"({github_sim.repo_count} repositories) at {github_sim.base_url}"
+        )
         if workdir is not None:
             print(f"demo: kubeconfigs and config in {workdir}; try, while this runs:")
             print(f"  adoption-collector once --config {config_path}")
