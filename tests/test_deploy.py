@@ -20,7 +20,12 @@ def manifests() -> list[dict[str, object]]:
 
 def test_example_config_is_valid() -> None:
     settings = config.load(DEPLOY / "config.example.yaml")
-    assert [p.name for p in settings.golden_paths] == ["service-chart", "gitops"]
+    assert [p.name for p in settings.golden_paths] == [
+        "service-chart",
+        "gitops",
+        "service-template",
+    ]
+    assert settings.github is not None and settings.github.token_env == "GITHUB_TOKEN"
 
 
 def test_configmap_config_is_valid() -> None:
