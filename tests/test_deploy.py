@@ -25,7 +25,8 @@ def test_example_config_is_valid() -> None:
         "gitops",
         "service-template",
     ]
-    assert settings.github is not None and settings.github.token_env == "GITHUB_TOKEN"
+    assert settings.github is not None
+    assert settings.github.token_env == "GITHUB_TOKEN"
 
 
 def test_configmap_config_is_valid() -> None:
