@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint typecheck unit tools clean
+.PHONY: all demo test lint typecheck unit tools generate clean
 
 all: test
 
@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/adoption-collector demo
 
+LINTED := collector tests deploy/prometheus deploy/grafana
+
 lint: $(STAMP)
-	$(BIN)/ruff check collector tests
-	$(BIN)/ruff format --check collector tests
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -34,6 +36,12 @@ unit: $(STAMP) tools
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The alert rules are rendered from the chart's PrometheusRule template, the dashboards from
+# their generator; tests fail when the committed files drift from either.
+generate: $(STAMP)
+	$(BIN)/python deploy/prometheus/generate.py
+	$(BIN)/python deploy/grafana/generate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

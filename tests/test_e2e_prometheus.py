@@ -1,4 +1,5 @@
-"""A real Prometheus server scrapes the running collector; its query API must see our figures."""
+"""A real Prometheus server scrapes the running collector; its query API must see our figures,
+and it evaluates the alert rules (deploy/prometheus/adoption-collector.rules.yaml) on them."""
 
 from __future__ import annotations
 
@@ -8,11 +9,20 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from collector.simulator.kube import KubeSimulator
 from tests.cluster import TOKEN, seed_small, write_config
+from tests.dashboards.queries import dashboards, queries, substitute
 from tests.test_service import free_port, get, wait_for
+
+RULES = (
+    Path(__file__).resolve().parents[1] / "deploy" / "prometheus" / "adoption-collector.rules.yaml"
+)
+NEVER = "0001-01-01T00:00:00Z"  # Prometheus' lastEvaluation before the first evaluation
+T = TypeVar("T")
 
 
 def query(prometheus: str, promql: str) -> list[dict[str, object]]:
@@ -22,17 +32,41 @@ def query(prometheus: str, promql: str) -> list[dict[str, object]]:
     return result
 
 
+def api(prometheus: str, path: str) -> Any:
+    status, body = get(f"{prometheus}/api/v1/{path}")
+    assert status == 200, body
+    return json.loads(body)["data"]
+
+
+def eventually(probe: Callable[[], T], done: Callable[[T], bool], deadline: float = 15) -> T:
+    end = time.monotonic() + deadline
+    value = probe()
+    while not done(value) and time.monotonic() < end:
+        time.sleep(0.2)
+        value = probe()
+    return value
+
+
+def evaluated(groups: list[dict[str, Any]]) -> bool:
+    return all(
+        g["lastEvaluation"] != NEVER and all(r["lastEvaluation"] != NEVER for r in g["rules"])
+        for g in groups
+    )
+
+
 def test_prometheus_scrapes_the_collector(tmp_path: Path) -> None:
     binary = shutil.which("prometheus")
     assert binary, "the prometheus server is missing: `make test` installs Debian's prometheus"
     with KubeSimulator(token=TOKEN) as sim:
         seed_small(sim)
         port, prom_port = free_port(), free_port()
+        # Polls every second, so the data goes stale (3 poll intervals) within the test.
         config_path = write_config(
-            tmp_path, {"prod-eu": sim}, server={"listen": f"127.0.0.1:{port}"}
+            tmp_path, {"prod-eu": sim}, "1s", server={"listen": f"127.0.0.1:{port}"}
         )
         (tmp_path / "prometheus.yml").write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            f"rule_files: ['{RULES}']\n"
             "scrape_configs:\n"
             "  - job_name: adoption\n"
             f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
@@ -71,8 +105,88 @@ def test_prometheus_scrapes_the_collector(tmp_path: Path) -> None:
                 ("billing", "1"),
                 ("payments", "3"),
             ]
+            check_dashboard_queries(url)
+            check_rules(url, port, sim)
         finally:
             prometheus.terminate()
             collector.terminate()
             prometheus.wait(20)
             collector.wait(20)
+
+
+def check_rules(url: str, port: int, sim: KubeSimulator) -> None:
+    """Every rule is evaluated without error on the real series; none fires on a healthy
+    collector; a cluster whose polls fail makes its data stale and AdoptionCollectorDataStale
+    fire (the rule's join of last success and poll interval matches the real label sets)."""
+    groups = eventually(lambda: api(url, "rules")["groups"], evaluated)
+    assert [(g["name"], g["file"]) for g in groups] == [
+        ("adoption-collector.adoption", str(RULES)),
+        ("adoption-collector.collector", str(RULES)),
+    ]
+    assert evaluated(groups)
+    rules = [r for g in groups for r in g["rules"]]
+    assert [(r["type"], r["name"], r["health"], r.get("lastError", "")) for r in rules] == [
+        ("alerting", "PlatformAdoptionBelowTarget", "ok", ""),
+        ("alerting", "PlatformAdoptionBehindCurve", "ok", ""),
+        ("alerting", "AdoptionCollectorDown", "ok", ""),
+        ("alerting", "AdoptionCollectorDataStale", "ok", ""),
+        ("alerting", "AdoptionCollectorAbsent", "ok", ""),
+        ("alerting", "AdoptionGitHubRateLimitLow", "ok", ""),
+    ]
+    # The scraped collector is healthy and adoption is 100%: once the rules have seen a scrape
+    # (AdoptionCollectorAbsent is pending before the first one), no alert is even pending.
+    (fresh,) = query(url, "time() - adoption_collector_last_success_timestamp_seconds")
+    assert float(fresh["value"][1]) < 3  # type: ignore[index]
+    assert eventually(lambda: api(url, "alerts")["alerts"], lambda alerts: not alerts) == []
+
+    sim.add_fault("/api/v1/namespaces", 403, times=None)
+
+    def stale() -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = api(url, "alerts")["alerts"]
+        return [a for a in alerts if a["labels"]["alertname"] == "AdoptionCollectorDataStale"]
+
+    (alert,) = eventually(stale, lambda alerts: any(a["state"] == "firing" for a in alerts))
+    assert alert["state"] == "firing"
+    assert alert["labels"] == {
+        "alertname": "AdoptionCollectorDataStale",
+        "instance": f"127.0.0.1:{port}",
+        "job": "adoption",
+        "kube_cluster": "prod-eu",
+        "severity": "warning",
+        "source": "kubernetes",
+    }
+    assert alert["annotations"]["summary"] == "The adoption collector's data is stale."
+    assert alert["annotations"]["description"].startswith(
+        f"The last successful poll of source kubernetes (cluster prod-eu) of 127.0.0.1:{port} was "
+    )
+    # Polls failing for less than 30 minutes: AdoptionCollectorDown is pending, not firing.
+    states = {a["labels"]["alertname"]: a["state"] for a in api(url, "alerts")["alerts"]}
+    assert states == {"AdoptionCollectorDataStale": "firing", "AdoptionCollectorDown": "pending"}
+
+
+# Dashboard queries that find nothing here: the collector under test has no GitHub source
+# (parse errors and rate limits are GitHub's; repositories too).
+EMPTY_WITHOUT_GITHUB = [
+    ("collector-health.json", "Errors", "B"),
+    ("collector-health.json", "GitHub rate limit left", "A"),
+    ("collector-health.json", "GitHub rate limit left (share)", "A"),
+    ("collector-health.json", "GitHub rate limit remaining", "A"),
+    ("collector-health.json", "GitHub rate limit remaining", "B"),
+    ("platform-adoption.json", "Repositories by path", "A"),
+]
+
+
+def check_dashboard_queries(url: str) -> None:
+    """Every dashboard query runs on the real series without an error (e.g. no many-to-many
+    match), and all but the GitHub ones return data."""
+
+    def empty() -> list[tuple[str, str, str]]:
+        found = []
+        for name, dashboard in dashboards().items():
+            for title, target in queries(dashboard):
+                if not query(url, substitute(target["expr"], job="adoption")):
+                    found.append((name, title, target["refId"]))
+        return sorted(found)
+
+    # Rates and increases need two scrapes: wait for them.
+    assert eventually(empty, lambda found: found == EMPTY_WITHOUT_GITHUB) == EMPTY_WITHOUT_GITHUB

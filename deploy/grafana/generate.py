@@ -1,0 +1,661 @@
+"""Writes the Grafana dashboards (JSON next to this script, and the Helm chart's copies).
+
+    .venv/bin/python deploy/grafana/generate.py           # rewrite both sets of files
+    .venv/bin/python deploy/grafana/generate.py --check   # exit 1 if any file is out of date
+
+The dashboards select their data source with a `datasource` template variable (no `__inputs`),
+so the same JSON works imported by hand and provisioned by the Grafana sidecar from the chart's
+ConfigMaps. Every query names the collector's `job` (a variable, for Prometheus servers that
+scrape more than one collector). tests/dashboards checks the PromQL and drift.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+CHART_COPIES = HERE.parents[1] / "helm" / "adoption-collector" / "dashboards"
+DS = {"type": "prometheus", "uid": "${datasource}"}
+J = 'job="$job"'
+# Collector sources: a cluster's, or GitHub's, which has no kube_cluster label.
+SOURCE = 'job="$job", kube_cluster=~"$cluster|"'
+CLUSTER = 'job="$job", kube_cluster=~"$cluster"'
+THIRTY_DAYS = 30 * 86400
+
+Panel = dict[str, Any]
+
+
+def target(
+    expr: str, legend: str = "__auto", *, instant: bool = False, table: bool = False
+) -> dict[str, Any]:
+    t: dict[str, Any] = {"datasource": DS, "expr": expr, "legendFormat": legend}
+    if instant or table:
+        t.update(instant=True, range=False, format="table" if table else "time_series")
+    return t
+
+
+def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
+    return {"mode": "absolute", "steps": [{"value": v, "color": c} for v, c in steps]}
+
+
+def panel(
+    kind: str,
+    title: str,
+    description: str,
+    targets: list[dict[str, Any]],
+    *,
+    unit: str = "short",
+    w: int = 12,
+    h: int = 8,
+    steps: tuple[tuple[float | None, str], ...] = ((None, "green"),),
+    custom: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    mappings: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> Panel:
+    defaults: dict[str, Any] = {"unit": unit, "thresholds": thresholds(*steps)}
+    if mappings:
+        defaults["mappings"] = mappings
+    if unit == "percentunit":
+        defaults.update(min=0, max=1)
+    if custom:
+        defaults["custom"] = custom
+    return {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "gridPos": {"w": w, "h": h},
+        "targets": [{**t, "refId": chr(ord("A") + i)} for i, t in enumerate(targets)],
+        "fieldConfig": {"defaults": defaults, "overrides": extra.pop("overrides", [])},
+        "options": options or {},
+        **extra,
+    }
+
+
+def stat(title: str, description: str, expr: str, legend: str = "__auto", **kw: Any) -> Panel:
+    options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}
+    options.update(kw.pop("options", {}))
+    kw.setdefault("w", 3)
+    return panel("stat", title, description, [target(expr, legend)], h=4, options=options, **kw)
+
+
+def timeseries(title: str, description: str, targets: list[dict[str, Any]], **kw: Any) -> Panel:
+    custom = {"fillOpacity": 10, "showPoints": "never", "spanNulls": False}
+    custom.update(kw.pop("custom", {}))
+    options = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}}
+    return panel("timeseries", title, description, targets, custom=custom, options=options, **kw)
+
+
+def threshold_line(value: float, color: str = "red") -> dict[str, Any]:
+    """custom + steps for a timeseries drawing `value` as a dashed line."""
+    return {
+        "custom": {"thresholdsStyle": {"mode": "dashed"}},
+        "steps": ((None, "transparent"), (value, color)),
+    }
+
+
+def table(
+    title: str,
+    description: str,
+    targets: list[dict[str, Any]],
+    *,
+    rename: dict[str, str],
+    units: dict[str, str],
+    sort_by: str,
+    **kw: Any,
+) -> Panel:
+    """Instant queries as one table: one row per team, one column per query."""
+    hide = dict.fromkeys(("Time", "__name__", "job", "instance"), True)
+    transformations = [
+        {"id": "merge", "options": {}},
+        {"id": "organize", "options": {"excludeByName": hide, "renameByName": rename}},
+    ]
+    overrides = [
+        {"matcher": {"id": "byName", "options": column}, "properties": [{"id": "unit", "value": u}]}
+        for column, u in units.items()
+    ]
+    return panel(
+        "table",
+        title,
+        description,
+        targets,
+        transformations=transformations,
+        overrides=overrides,
+        options={"showHeader": True, "sortBy": [{"displayName": sort_by, "desc": True}]},
+        **kw,
+    )
+
+
+def bars(title: str, description: str, expr: str, legend: str, **kw: Any) -> Panel:
+    options = {
+        "orientation": "horizontal",
+        "displayMode": "basic",
+        "showUnfilled": True,
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+    }
+    return panel(
+        "bargauge", title, description, [target(expr, legend, instant=True)], options=options, **kw
+    )
+
+
+def layout(rows: list[list[Panel]]) -> list[Panel]:
+    """Rows of panels, left to right; ids in reading order."""
+    out: list[Panel] = []
+    y = 0
+    for row in rows:
+        x = 0
+        for p in row:
+            p["gridPos"].update(x=x, y=y)
+            p["id"] = len(out) + 1
+            x += p["gridPos"]["w"]
+            out.append(p)
+        y += max(p["gridPos"]["h"] for p in row)
+    return out
+
+
+def variables(*, cluster: bool) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {
+            "type": "datasource",
+            "name": "datasource",
+            "label": "Data source",
+            "query": "prometheus",
+            "current": {},
+            "hide": 0,
+            "refresh": 1,
+            "regex": "",
+        },
+        query_variable("job", "Job", "label_values(adoption_collector_build_info, job)"),
+    ]
+    if cluster:
+        out.append(
+            query_variable(
+                "cluster",
+                "Cluster",
+                "label_values(adoption_collector_up"
+                '{job="$job", source="kubernetes"}, kube_cluster)',
+                multi=True,
+            )
+        )
+    return out
+
+
+def query_variable(name: str, label: str, query: str, *, multi: bool = False) -> dict[str, Any]:
+    variable: dict[str, Any] = {
+        "type": "query",
+        "name": name,
+        "label": label,
+        "datasource": DS,
+        "definition": query,
+        "query": {"query": query, "refId": f"{name}-variable"},
+        "current": {},
+        "hide": 0,
+        "refresh": 2,
+        "sort": 1,
+        "regex": "",
+        "multi": multi,
+        "includeAll": multi,
+    }
+    if multi:
+        variable["allValue"] = ".*"
+    return variable
+
+
+def dashboard(uid: str, title: str, description: str, time_from: str, **kw: Any) -> dict[str, Any]:
+    return {
+        "__requires": [
+            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
+            {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+        ],
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["adoption-collector", "platform"],
+        "editable": True,
+        "graphTooltip": 1,
+        "id": None,
+        "links": [
+            {
+                "type": "dashboards",
+                "title": "Adoption dashboards",
+                "tags": ["adoption-collector"],
+                "asDropdown": False,
+                "includeVars": True,
+                "keepTime": True,
+            }
+        ],
+        "refresh": "5m",
+        "schemaVersion": 39,
+        "time": {"from": time_from, "to": "now"},
+        "timepicker": {},
+        "timezone": "",
+        "version": 1,
+        "weekStart": "",
+        "annotations": {"list": []},
+        **kw,
+    }
+
+
+def platform_adoption() -> dict[str, Any]:
+    ttfd = f"adoption_team_time_to_first_deploy_seconds{{{J}}}"
+    percent: dict[str, Any] = {"unit": "percentunit", "options": {"graphMode": "none"}}
+    rows = [
+        [
+            stat(
+                "Voluntary adoption",
+                "Adopted / active teams, mandated teams left out. Red below 30% (the alert "
+                "threshold six months after launch), amber below 50%.",
+                f"adoption_voluntary_ratio{{{J}}}",
+                steps=((None, "red"), (0.3, "orange"), (0.5, "green")),
+                **percent,
+            ),
+            stat(
+                "Target",
+                "The adoption the platform should have at its age (platform.adoption_targets).",
+                f"adoption_target_ratio{{{J}}}",
+                steps=((None, "blue"),),
+                **percent,
+            ),
+            stat(
+                "Adoption (all teams)",
+                "Adopted / active teams, mandated teams included.",
+                f"adoption_ratio{{{J}}}",
+                steps=((None, "blue"),),
+                **percent,
+            ),
+            stat(
+                "Active teams",
+                "Teams with at least one tracked workload.",
+                f"adoption_active_teams{{{J}}}",
+            ),
+            stat(
+                "Adopted teams",
+                "Teams with at least one golden workload.",
+                f"adoption_adopted_teams{{{J}}}",
+            ),
+            stat(
+                "Golden workloads",
+                "Golden workloads / all tracked workloads (owned and unowned).",
+                f"adoption_workload_ratio{{{J}}}",
+                steps=((None, "blue"),),
+                **percent,
+            ),
+            stat(
+                "Platform age",
+                "Time since platform.launch_date.",
+                f"time() - adoption_platform_launch_timestamp_seconds{{{J}}}",
+                unit="dtdurations",
+                steps=((None, "blue"),),
+            ),
+            stat(
+                "Median time to first deploy",
+                "Median across teams of the time from onboarding to the first golden "
+                "workload. Red above 30 days.",
+                f"quantile(0.5, {ttfd})",
+                unit="dtdurations",
+                steps=((None, "green"), (THIRTY_DAYS, "red")),
+            ),
+        ],
+        [
+            timeseries(
+                "Voluntary adoption against the target curve",
+                "Voluntary adoption, adoption over all teams, and the target for the "
+                "platform's age. The dashed line is the 30% alert threshold.",
+                [
+                    target(f"adoption_voluntary_ratio{{{J}}}", "voluntary"),
+                    target(f"adoption_ratio{{{J}}}", "all teams"),
+                    target(f"adoption_target_ratio{{{J}}}", "target"),
+                ],
+                unit="percentunit",
+                **threshold_line(0.3),
+                overrides=[
+                    {
+                        "matcher": {"id": "byName", "options": "target"},
+                        "properties": [
+                            {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                            {"id": "custom.fillOpacity", "value": 0},
+                        ],
+                    }
+                ],
+            ),
+            timeseries(
+                "Adopted vs active teams",
+                "Active teams run at least one tracked workload; adopted teams at least one "
+                "golden workload; mandated teams were told to use the platform.",
+                [
+                    target(f"adoption_active_teams{{{J}}}", "active"),
+                    target(f"adoption_adopted_teams{{{J}}}", "adopted"),
+                    target(f"sum(adoption_team_mandated{{{J}}})", "mandated"),
+                ],
+            ),
+        ],
+        [
+            timeseries(
+                "Golden vs shadow workloads by cluster",
+                "Tracked workloads that came through a golden path, and shadow ones, per "
+                "cluster (owned and unowned).",
+                [
+                    target(
+                        f"sum by (kube_cluster, path) (adoption_workloads{{{CLUSTER}}})",
+                        "{{kube_cluster}} {{path}}",
+                    )
+                ],
+                custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 40},
+            ),
+            timeseries(
+                "Unowned workloads by cluster",
+                "Tracked workloads no label or namespace mapping attributes to a team "
+                "(ownership.labels, ownership.namespaces): left out of every team figure.",
+                [target(f"adoption_unowned_workloads{{{CLUSTER}}}", "{{kube_cluster}}")],
+            ),
+        ],
+        [
+            timeseries(
+                "Time to first deploy across teams",
+                "Median and 90th percentile across teams of the time from onboarding to the "
+                "first golden workload. The dashed line is 30 days.",
+                [
+                    target(f"quantile(0.5, {ttfd})", "median"),
+                    target(f"quantile(0.9, {ttfd})", "90th percentile"),
+                ],
+                unit="s",
+                **threshold_line(THIRTY_DAYS),
+            ),
+            table(
+                "Time to first deploy by team",
+                "Every team ever seen: when it onboarded, its first golden workload and the "
+                "time between. Teams without a first deploy have not used a golden path yet.",
+                [
+                    # One label (team) per query, so the merge joins the rows on it.
+                    target(f"max by (team) ({ttfd})", table=True),
+                    target(
+                        f"max by (team) (adoption_team_onboarded_timestamp_seconds{{{J}}}) * 1000",
+                        table=True,
+                    ),
+                    target(
+                        "max by (team) "
+                        f"(adoption_team_first_deploy_timestamp_seconds{{{J}}}) * 1000",
+                        table=True,
+                    ),
+                ],
+                rename={
+                    "team": "Team",
+                    "Value #A": "Time to first deploy",
+                    "Value #B": "Onboarded",
+                    "Value #C": "First golden deploy",
+                },
+                units={
+                    "Time to first deploy": "dtdurations",
+                    "Onboarded": "dateTimeAsIso",
+                    "First golden deploy": "dateTimeAsIso",
+                },
+                sort_by="Time to first deploy",
+            ),
+        ],
+        [
+            bars(
+                "Shadow workloads by team",
+                "The 15 teams with the most workloads outside every golden path.",
+                f'sort_desc(topk(15, adoption_team_workloads{{{J}, path="shadow"}} > 0))',
+                "{{team}}",
+                w=8,
+                steps=((None, "orange"),),
+            ),
+            panel(
+                "piechart",
+                "Deploy tool mix",
+                "Tracked workloads by the tool that last applied their spec (from managedFields).",
+                [target(f"adoption_deploy_tool_workloads{{{J}}}", "{{tool}}", instant=True)],
+                w=8,
+                options={
+                    "pieType": "donut",
+                    "legend": {"displayMode": "table", "placement": "right", "values": ["value"]},
+                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                },
+            ),
+            bars(
+                "Golden path usage",
+                "Workloads per golden path (the first path they match); 0 for a path nobody uses.",
+                f"sort_desc(adoption_golden_path_workloads{{{J}}})",
+                "{{golden_path}}",
+                w=8,
+            ),
+        ],
+        [
+            table(
+                "Teams without a golden deploy 30 days after onboarding",
+                "Teams that onboarded more than 30 days ago and have never run a golden "
+                "workload: the ones to talk to.",
+                [
+                    target(
+                        f"time() - adoption_team_onboarded_timestamp_seconds{{{J}}}"
+                        f" > {THIRTY_DAYS}"
+                        f" unless on (team) adoption_team_first_deploy_timestamp_seconds{{{J}}}",
+                        table=True,
+                    )
+                ],
+                rename={"team": "Team", "Value": "Since onboarding"},
+                units={"Since onboarding": "dtdurations"},
+                sort_by="Since onboarding",
+            ),
+            timeseries(
+                "Repositories by path",
+                "GitHub repositories of teams: golden (a golden-path signal), shadow (their "
+                "own workflows) or other (no workflow).",
+                [target(f"sum by (path) (adoption_team_repos{{{J}}})", "{{path}}")],
+                custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 40},
+            ),
+        ],
+    ]
+    return dashboard(
+        "adoption-platform",
+        "Platform adoption",
+        "Golden-path adoption of the internal developer platform, from adoption-collector.",
+        "now-90d",
+        panels=layout(rows),
+        templating={"list": variables(cluster=True)},
+    )
+
+
+def collector_health() -> dict[str, Any]:
+    by_source = "{{source}} {{kube_cluster}}"
+    rate_ratio = (
+        f"adoption_collector_github_rate_limit_remaining{{{J}}}"
+        f" / adoption_collector_github_rate_limit_limit{{{J}}}"
+    )
+    rows = [
+        [
+            stat(
+                "Sources failing",
+                "Sources (clusters, GitHub) whose last poll failed.",
+                f"count(adoption_collector_up{{{J}}} == 0) or vector(0)",
+                steps=((None, "green"), (1, "red")),
+                w=4,
+            ),
+            stat(
+                "Oldest data",
+                "Age of the oldest last successful poll across sources.",
+                f"max(time() - adoption_collector_last_success_timestamp_seconds{{{J}}})",
+                unit="s",
+                w=4,
+            ),
+            stat(
+                "Poll errors",
+                "Failed polls in the selected time range.",
+                f"sum(increase(adoption_collector_poll_errors_total{{{J}}}[$__range]))",
+                steps=((None, "green"), (1, "orange")),
+                w=4,
+            ),
+            stat(
+                "Skipped objects",
+                "Objects in the last polls too malformed to use.",
+                f"sum(adoption_collector_skipped_objects{{{J}}})",
+                steps=((None, "green"), (1, "orange")),
+                w=4,
+            ),
+            stat(
+                "GitHub rate limit left",
+                "The lowest share of a GitHub rate-limit budget left (core, graphql). The "
+                "alert fires below 10%.",
+                f"min({rate_ratio})",
+                unit="percentunit",
+                steps=((None, "red"), (0.1, "orange"), (0.25, "green")),
+                w=4,
+            ),
+            stat(
+                "Version",
+                "The collector's version.",
+                f"adoption_collector_build_info{{{J}}}",
+                "{{version}}",
+                w=4,
+                options={"textMode": "name", "graphMode": "none"},
+                steps=((None, "blue"),),
+            ),
+        ],
+        [
+            panel(
+                "state-timeline",
+                "Source up",
+                "Whether the last poll of each source succeeded.",
+                [target(f"adoption_collector_up{{{SOURCE}}}", by_source)],
+                options={"showValue": "never", "mergeValues": True},
+                mappings=[
+                    {
+                        "type": "value",
+                        "options": {
+                            "0": {"text": "down", "color": "red", "index": 0},
+                            "1": {"text": "up", "color": "green", "index": 1},
+                        },
+                    }
+                ],
+                steps=((None, "red"), (1, "green")),
+            ),
+            timeseries(
+                "Last success age in poll intervals",
+                "Time since the last successful poll, in poll intervals. Above 3 (the dashed "
+                "line) the data is stale and the adoption alerts hold off.",
+                [
+                    target(
+                        f"(time() - adoption_collector_last_success_timestamp_seconds{{{SOURCE}}})"
+                        f" / adoption_collector_poll_interval_seconds{{{SOURCE}}}",
+                        by_source,
+                    )
+                ],
+                **threshold_line(3),
+            ),
+        ],
+        [
+            timeseries(
+                "Poll duration",
+                "How long the last poll of each source took.",
+                [target(f"adoption_collector_poll_duration_seconds{{{SOURCE}}}", by_source)],
+                unit="s",
+            ),
+            timeseries(
+                "Errors",
+                "Failed polls per source, and files (catalog-info.yaml, workflows) that could "
+                "not be parsed.",
+                [
+                    target(
+                        "sum by (source, kube_cluster) (increase("
+                        f"adoption_collector_poll_errors_total{{{SOURCE}}}[$__rate_interval]))",
+                        f"{by_source} poll errors",
+                    ),
+                    target(
+                        "sum by (source) (increase("
+                        f"adoption_collector_parse_errors_total{{{J}}}[$__rate_interval]))",
+                        "{{source}} parse errors",
+                    ),
+                ],
+                custom={"drawStyle": "bars", "fillOpacity": 60},
+            ),
+        ],
+        [
+            timeseries(
+                "Objects read",
+                "Objects read in the last successful poll, by source and kind.",
+                [
+                    target(
+                        f"adoption_collector_objects{{{SOURCE}}}",
+                        "{{source}} {{kube_cluster}} {{kind}}",
+                    )
+                ],
+            ),
+            timeseries(
+                "Skipped objects by source",
+                "Objects in the last successful poll too malformed to use.",
+                [target(f"adoption_collector_skipped_objects{{{SOURCE}}}", by_source)],
+            ),
+        ],
+        [
+            timeseries(
+                "GitHub rate limit remaining",
+                "Points left in GitHub's current rate-limit window, by budget.",
+                [
+                    target(
+                        f"adoption_collector_github_rate_limit_remaining{{{J}}}",
+                        "{{resource}} remaining",
+                    ),
+                    target(
+                        f"adoption_collector_github_rate_limit_limit{{{J}}}", "{{resource}} limit"
+                    ),
+                ],
+            ),
+            timeseries(
+                "GitHub rate limit left (share)",
+                "Remaining / limit per budget. The alert fires below 10% (the dashed line).",
+                [target(rate_ratio, "{{resource}}")],
+                unit="percentunit",
+                **threshold_line(0.1),
+            ),
+        ],
+    ]
+    return dashboard(
+        "adoption-collector-health",
+        "Adoption collector health",
+        "Is adoption-collector polling its sources, and how fresh are its figures.",
+        "now-24h",
+        panels=layout(rows),
+        templating={"list": variables(cluster=True)},
+    )
+
+
+DASHBOARDS = {
+    "platform-adoption.json": platform_adoption,
+    "collector-health.json": collector_health,
+}
+
+
+def render() -> dict[str, str]:
+    """File name -> JSON text."""
+    return {name: json.dumps(build(), indent=2) + "\n" for name, build in DASHBOARDS.items()}
+
+
+def main(argv: list[str]) -> int:
+    files = render()
+    if argv == ["--check"]:
+        stale = [
+            str(d / name)
+            for d in (HERE, CHART_COPIES)
+            for name, text in files.items()
+            if not (d / name).is_file() or (d / name).read_text() != text
+        ]
+        for path in stale:
+            print(f"{path} is out of date: run {Path(__file__).name}", file=sys.stderr)
+        return 1 if stale else 0
+    if argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    CHART_COPIES.mkdir(parents=True, exist_ok=True)
+    for d in (HERE, CHART_COPIES):
+        for name, text in files.items():
+            (d / name).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,337 @@
+"""The Grafana dashboards: generated, copied into the chart, PromQL that parses and names only
+metrics a running collector exports (read from a real `adoption-collector demo --once`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+from helm_python import Chart
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.dashboards.queries import (
+    DS,
+    GRAFANA,
+    SUBSTITUTES,
+    VARIABLE,
+    dashboards,
+    metric_names,
+    queries,
+    substitute,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "adoption-collector"
+TEMPLATE = "adoption-collector/templates/dashboards.yaml"
+NAMES = ["collector-health.json", "platform-adoption.json"]
+LAUNCH = {"config": {"platform": {"launch_date": "2026-03-01"}}}
+
+
+def load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("generate_dashboards", GRAFANA / "generate.py")
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def exported() -> dict[str, set[str]]:
+    """Sample name -> its label names, from a real collector's exposition."""
+    cli = Path(sys.executable).parent / "adoption-collector"
+    result = subprocess.run(
+        [str(cli), "demo", "--once"], capture_output=True, text=True, timeout=60, check=True
+    )
+    labels: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(result.stdout):
+        for sample in family.samples:
+            labels.setdefault(sample.name, set()).update(sample.labels)
+    return labels
+
+
+def promtool_check(tmp_path: Path, exprs: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`promtool check rules` on a rule file holding every expression as a recording rule."""
+    binary = shutil.which("promtool")
+    assert binary, "promtool is missing: `make tools` installs Debian's prometheus"
+    rules = [{"record": record, "expr": expr} for record, expr in exprs.items()]
+    path = tmp_path / "dashboard-queries.rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    return subprocess.run(
+        [binary, "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+
+
+def test_files_are_generated_and_the_chart_has_copies() -> None:
+    files = load_generator().render()
+    assert sorted(files) == NAMES
+    assert sorted(p.name for p in GRAFANA.glob("*.json")) == NAMES
+    assert sorted(p.name for p in (CHART / "dashboards").glob("*")) == NAMES
+    for name, text in files.items():
+        # On failure: `.venv/bin/python deploy/grafana/generate.py`.
+        assert (GRAFANA / name).read_text() == text, name
+        assert (CHART / "dashboards" / name).read_text() == text, name
+
+
+def test_dashboards_are_importable() -> None:
+    found = dashboards()
+    assert {name: (d["uid"], d["title"]) for name, d in found.items()} == {
+        "collector-health.json": ("adoption-collector-health", "Adoption collector health"),
+        "platform-adoption.json": ("adoption-platform", "Platform adoption"),
+    }
+    for dashboard in found.values():
+        assert dashboard["schemaVersion"] == 39
+        assert dashboard["id"] is None
+        assert "__inputs" not in dashboard  # the sidecar would not substitute them
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        assert list(variables) == ["datasource", "job", "cluster"]
+        assert (variables["datasource"]["type"], variables["datasource"]["query"]) == (
+            "datasource",
+            "prometheus",
+        )
+        assert variables["job"]["definition"] == "label_values(adoption_collector_build_info, job)"
+        assert variables["cluster"]["definition"] == (
+            'label_values(adoption_collector_up{job="$job", source="kubernetes"}, kube_cluster)'
+        )
+        assert (variables["cluster"]["multi"], variables["cluster"]["allValue"]) == (True, ".*")
+        for name in ("job", "cluster"):
+            assert variables[name]["datasource"] == DS
+
+
+def test_panels_use_the_datasource_variable_and_a_sound_grid() -> None:
+    for name, dashboard in dashboards().items():
+        panels = dashboard["panels"]
+        assert [p["id"] for p in panels] == list(range(1, len(panels) + 1)), name
+        cells: set[tuple[int, int]] = set()
+        for panel in panels:
+            assert panel["datasource"] == DS, panel["title"]
+            assert panel["description"], panel["title"]
+            assert panel["targets"], panel["title"]
+            refs = [t["refId"] for t in panel["targets"]]
+            assert len(set(refs)) == len(refs), panel["title"]
+            for target in panel["targets"]:
+                assert target["datasource"] == DS, panel["title"]
+            grid = panel["gridPos"]
+            assert grid["x"] + grid["w"] <= 24, panel["title"]
+            mine = {
+                (x, y)
+                for x in range(grid["x"], grid["x"] + grid["w"])
+                for y in range(grid["y"], grid["y"] + grid["h"])
+            }
+            assert not cells & mine, f"{panel['title']} overlaps another panel"
+            cells |= mine
+        titles = [p["title"] for p in panels]
+        assert len(set(titles)) == len(titles), name
+
+
+def test_panels_of_platform_adoption() -> None:
+    titles = [p["title"] for p in dashboards()["platform-adoption.json"]["panels"]]
+    assert titles == [
+        "Voluntary adoption",
+        "Target",
+        "Adoption (all teams)",
+        "Active teams",
+        "Adopted teams",
+        "Golden workloads",
+        "Platform age",
+        "Median time to first deploy",
+        "Voluntary adoption against the target curve",
+        "Adopted vs active teams",
+        "Golden vs shadow workloads by cluster",
+        "Unowned workloads by cluster",
+        "Time to first deploy across teams",
+        "Time to first deploy by team",
+        "Shadow workloads by team",
+        "Deploy tool mix",
+        "Golden path usage",
+        "Teams without a golden deploy 30 days after onboarding",
+        "Repositories by path",
+    ]
+    exprs = {t["expr"] for _, t in queries(dashboards()["platform-adoption.json"])}
+    ttfd = 'adoption_team_time_to_first_deploy_seconds{job="$job"}'
+    assert f"quantile(0.5, {ttfd})" in exprs
+    assert f"quantile(0.9, {ttfd})" in exprs
+    assert 'adoption_voluntary_ratio{job="$job"}' in exprs
+    assert 'adoption_target_ratio{job="$job"}' in exprs
+    assert (
+        'sum by (kube_cluster, path) (adoption_workloads{job="$job", kube_cluster=~"$cluster"})'
+        in exprs
+    )
+
+
+def test_panels_of_collector_health() -> None:
+    titles = [p["title"] for p in dashboards()["collector-health.json"]["panels"]]
+    assert titles == [
+        "Sources failing",
+        "Oldest data",
+        "Poll errors",
+        "Skipped objects",
+        "GitHub rate limit left",
+        "Version",
+        "Source up",
+        "Last success age in poll intervals",
+        "Poll duration",
+        "Errors",
+        "Objects read",
+        "Skipped objects by source",
+        "GitHub rate limit remaining",
+        "GitHub rate limit left (share)",
+    ]
+
+
+def test_every_query_parses(tmp_path: Path) -> None:
+    exprs = {
+        f"{name.removesuffix('.json').replace('-', '_')}:panel{panel['id']}_{target['refId']}": (
+            substitute(target["expr"])
+        )
+        for name, dashboard in dashboards().items()
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+    }
+    assert len(exprs) == 42
+    for expr in exprs.values():
+        assert "$" not in expr, expr
+    result = promtool_check(tmp_path, exprs)
+    assert (result.returncode, result.stdout.splitlines()[-2:]) == (
+        0,
+        ["  SUCCESS: 42 rules found", ""],
+    ), result.stderr
+
+
+def test_the_parse_check_can_fail(tmp_path: Path) -> None:
+    result = promtool_check(
+        tmp_path, {"ok": "sum by (team) (adoption_team_adopted)", "bad": "sum by (team (x)"}
+    )
+    assert result.returncode == 1
+    assert 'rule 2, "bad": could not parse expression: 1:14: parse error:' in result.stderr
+
+
+def test_variables_are_defined() -> None:
+    for dashboard in dashboards().values():
+        defined = {v["name"] for v in dashboard["templating"]["list"]} | set(SUBSTITUTES)
+        for title, target in queries(dashboard):
+            used = {a or b for a, b in VARIABLE.findall(target["expr"])}
+            assert used <= defined, title
+
+
+def test_metric_names_reads_promql() -> None:
+    assert metric_names(
+        'sum by (team) (rate(foo_total{a="b", c=~"x|y"}[5m] offset 1h)) / on (team) bar'
+        " > bool 1e3 unless ignoring (x) baz:recorded or time() - inf"
+    ) == {"foo_total", "bar", "baz:recorded"}
+    assert metric_names('quantile(0.5, x{job="$job"}) and count(y == 0) or vector(0)') == {
+        "x",
+        "y",
+    }
+
+
+def test_queries_name_only_exported_metrics(exported: dict[str, set[str]]) -> None:
+    referenced: dict[str, set[str]] = {}
+    for name, dashboard in dashboards().items():
+        for title, target in queries(dashboard):
+            for metric in metric_names(substitute(target["expr"])):
+                referenced.setdefault(metric, set()).add(f"{name}: {title}")
+        for variable in dashboard["templating"]["list"]:
+            if variable["type"] == "query":
+                found = re.fullmatch(
+                    r"label_values\((\w+)(?:\{[^}]*\})?, (\w+)\)", variable["definition"]
+                )
+                assert found, variable["definition"]
+                metric, label = found.groups()
+                referenced.setdefault(metric, set()).add(f"{name}: ${variable['name']}")
+                if metric in exported and label != "job":
+                    assert label in exported[metric], variable["definition"]
+    assert sorted(referenced) == [
+        "adoption_active_teams",
+        "adoption_adopted_teams",
+        "adoption_collector_build_info",
+        "adoption_collector_github_rate_limit_limit",
+        "adoption_collector_github_rate_limit_remaining",
+        "adoption_collector_last_success_timestamp_seconds",
+        "adoption_collector_objects",
+        "adoption_collector_parse_errors_total",
+        "adoption_collector_poll_duration_seconds",
+        "adoption_collector_poll_errors_total",
+        "adoption_collector_poll_interval_seconds",
+        "adoption_collector_skipped_objects",
+        "adoption_collector_up",
+        "adoption_deploy_tool_workloads",
+        "adoption_golden_path_workloads",
+        "adoption_platform_launch_timestamp_seconds",
+        "adoption_ratio",
+        "adoption_target_ratio",
+        "adoption_team_first_deploy_timestamp_seconds",
+        "adoption_team_mandated",
+        "adoption_team_onboarded_timestamp_seconds",
+        "adoption_team_repos",
+        "adoption_team_time_to_first_deploy_seconds",
+        "adoption_team_workloads",
+        "adoption_unowned_workloads",
+        "adoption_voluntary_ratio",
+        "adoption_workload_ratio",
+        "adoption_workloads",
+    ]
+    # The exposition is the authority: a name it lacks is a panel that would stay empty.
+    missing = {
+        metric: sorted(where) for metric, where in referenced.items() if metric not in exported
+    }
+    assert missing == {}
+
+
+def test_legends_name_labels_the_series_have(exported: dict[str, set[str]]) -> None:
+    for dashboard in dashboards().values():
+        for title, target in queries(dashboard):
+            metrics = metric_names(substitute(target["expr"]))
+            if not metrics <= set(exported):
+                continue  # test_queries_name_only_exported_metrics reports it
+            labels = set().union(*(exported[m] for m in metrics)) | {"job", "instance"}
+            for label in re.findall(r"\{\{\s*(\w+)\s*\}\}", target["legendFormat"]):
+                assert label in labels, f"{title}: {label}"
+
+
+def render_configmaps(values: dict[str, Any]) -> list[dict[str, Any]]:
+    with Chart.load(CHART) as chart:
+        files = chart.render({**LAUNCH, **values}, name="prod", namespace="platform")
+    return [d for d in yaml.safe_load_all(files.get(TEMPLATE, "")) if d]
+
+
+def test_chart_dashboards_are_off_by_default() -> None:
+    assert render_configmaps({}) == []
+
+
+def test_chart_wraps_each_dashboard_in_a_labelled_configmap() -> None:
+    docs = render_configmaps({"dashboards": {"enabled": True}})
+    assert [(d["kind"], d["metadata"]["name"], d["metadata"]["namespace"]) for d in docs] == [
+        ("ConfigMap", "prod-adoption-collector-collector-health", "platform"),
+        ("ConfigMap", "prod-adoption-collector-platform-adoption", "platform"),
+    ]
+    for doc, name in zip(docs, NAMES, strict=True):
+        assert doc["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert doc["metadata"]["labels"]["app.kubernetes.io/instance"] == "prod"
+        assert "annotations" not in doc["metadata"]
+        assert doc["data"] == {name: (GRAFANA / name).read_text().removesuffix("\n")}
+
+    docs = render_configmaps(
+        {
+            "dashboards": {
+                "enabled": True,
+                "namespace": "monitoring",
+                "labelKey": "grafana.example.com/dashboard",
+                "labelValue": "adoption",
+                "annotations": {"grafana_folder": "Platform"},
+            }
+        }
+    )
+    for doc in docs:
+        assert doc["metadata"]["namespace"] == "monitoring"
+        assert doc["metadata"]["labels"]["grafana.example.com/dashboard"] == "adoption"
+        assert "grafana_dashboard" not in doc["metadata"]["labels"]
+        assert doc["metadata"]["annotations"] == {"grafana_folder": "Platform"}
