@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import signal
 import socket
 import subprocess
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from collector.simulator.github import GitHubSimulator
 from collector.simulator.kube import KubeSimulator
 from tests.cluster import TOKEN, seed_small, write_config
 from tests.records import parse_samples
@@ -118,3 +121,58 @@ def test_sigterm_during_a_slow_poll_still_exits_within_10s(tmp_path: Path) -> No
         assert time.monotonic() - started < 10
         stderr = process.stderr.read().decode() if process.stderr else ""
         assert "a poll is still running" in stderr
+
+
+def test_github_scan_with_new_links_repolls_the_clusters(tmp_path: Path) -> None:
+    github_token = "ghp_service0canary"
+    with KubeSimulator(token=TOKEN) as sim, GitHubSimulator(token=github_token) as org:
+        seed_small(sim)
+        sim.add_workload(
+            "Deployment", "misc", "search-api", labels={"backstage.io/kubernetes-id": "search-api"}
+        )
+        catalog = "kind: Component\nmetadata: {name: search-api}\nspec: {owner: search}\n"
+        day = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+        org.add_repo("search-api", created=day, pushed=day, files={"catalog-info.yaml": catalog})
+        # The scan ends after the clusters' first poll, so only a re-poll can apply its links.
+        org.add_fault("/graphql", 200, delay=1.5)
+        port = free_port()
+        config_path = write_config(
+            tmp_path,
+            {"prod-eu": sim},
+            server={"listen": f"127.0.0.1:{port}"},
+            github={"org": "acme", "base_url": org.base_url, "token_env": "SERVICE_GH_TOKEN"},
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "collector", "run", "--config", str(config_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "SERVICE_GH_TOKEN": github_token},
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            unowned = 'adoption_unowned_workloads{kube_cluster="prod-eu"}'
+            wait_for_line(f"{url}/metrics", f"{unowned} 2.0")  # search-api not yet linked
+            wait_for_line(f"{url}/metrics", f"{unowned} 1.0")  # linked by the re-poll
+            assert get(f"{url}/readyz")[0] == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+        stderr = process.stderr.read().decode() if process.stderr else ""
+        assert "catalog links changed; polling the clusters again" in stderr
+        assert github_token not in stderr
+        assert TOKEN not in stderr
+
+
+def wait_for_line(url: str, line: str, deadline: float = 20.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            if line in get(url)[1].decode().splitlines():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} never showed {line!r}")

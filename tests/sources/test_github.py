@@ -360,12 +360,19 @@ def test_server_errors_are_retried_a_bounded_number_of_times(
     ],
 )
 def test_credential_failures_say_what_to_fix(
-    sim: GitHubSimulator, make_source: MakeSource, status: int, expected: str
+    sim: GitHubSimulator,
+    make_source: MakeSource,
+    status: int,
+    expected: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     sim.add_fault("/orgs/acme/repos", status, body={"message": "Resource not accessible"})
+    caplog.set_level(logging.DEBUG)  # PyGithub and urllib3 log requests at DEBUG
     with pytest.raises(PollError, match=expected) as raised:
         make_source().poll()
+    assert caplog.records  # the requests were logged, and the token was not
     assert TOKEN not in str(raised.value)
+    assert TOKEN not in caplog.text
 
 
 def test_revoked_token(sim: GitHubSimulator, make_source: MakeSource, token_env: str,
