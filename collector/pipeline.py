@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Protocol
 
 from collector import adoption, catalog, exporter, rules
@@ -123,19 +124,18 @@ class Pipeline:
                 log.error("poll of kubernetes cluster %s failed: %s", name, exc)
             else:  # a bug of ours; the service must keep serving what it knows
                 log.exception("poll of kubernetes cluster %s failed unexpectedly", name)
-            status = SourceStatus(
+            failed = SourceStatus(
                 source=KUBERNETES,
                 kube_cluster=name,
                 up=False,
-                last_success=previous.last_success if previous else None,
+                last_success=None,
                 poll_duration=self.clock() - started,
-                errors_total=errors + 1,
-                objects=previous.objects if previous else {},
-                skipped=previous.skipped if previous else 0,
+                errors_total=0,
+                complete=False,
                 interval=self.settings.kubernetes.interval,
             )
             with self._lock:
-                self._statuses[name] = status
+                self._statuses[name] = _carry_over(previous, failed)
             return False
         finished = self.clock()
         log.info(
@@ -188,21 +188,20 @@ class Pipeline:
                 log.error("poll of github failed: %s", exc)
             else:  # a bug of ours; the service must keep serving what it knows
                 log.exception("poll of github failed unexpectedly")
+            failed = SourceStatus(
+                source=GITHUB,
+                kube_cluster="",
+                up=False,
+                last_success=None,
+                poll_duration=self.clock() - started,
+                errors_total=0,
+                parse_errors_total=0,
+                complete=False,
+                rate_limits=source.rate_limits,
+                interval=interval,
+            )
             with self._lock:
-                self._statuses[GITHUB] = SourceStatus(
-                    source=GITHUB,
-                    kube_cluster="",
-                    up=False,
-                    last_success=previous.last_success if previous else None,
-                    poll_duration=self.clock() - started,
-                    errors_total=errors + 1,
-                    objects=previous.objects if previous else {},
-                    skipped=previous.skipped if previous else 0,
-                    parse_errors_total=parse_errors,
-                    complete=False,
-                    rate_limits=source.rate_limits,
-                    interval=interval,
-                )
+                self._statuses[GITHUB] = _carry_over(previous, failed)
             self.publish()
             return False
         finished = self.clock()
@@ -263,3 +262,17 @@ class Pipeline:
         if self.github is not None:
             self.github.close()
         self.state.close()
+
+
+def _carry_over(previous: SourceStatus | None, failed: SourceStatus) -> SourceStatus:
+    """The status of a failed poll: one more error, and what the last good poll read kept."""
+    if previous is None:
+        return replace(failed, errors_total=1)
+    return replace(
+        failed,
+        last_success=previous.last_success,
+        errors_total=previous.errors_total + 1,
+        objects=previous.objects,
+        skipped=previous.skipped,
+        parse_errors_total=previous.parse_errors_total,
+    )

@@ -18,26 +18,24 @@ from __future__ import annotations
 
 import base64
 import bisect
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import math
 import re
 import secrets
-import socket
 import string
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
+
+from collector.simulator.loopback import Handler, Loopback
 
 MAX_LOGGED_REQUESTS = 100_000
 MAX_PER_PAGE = 100
@@ -250,49 +248,9 @@ def _clean_path(path: str) -> str:
     return clean
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    sim: GitHubSimulator
+class GitHubSimulator(Loopback):
+    thread_name = "github-simulator"
 
-    def __init__(self, sim: GitHubSimulator) -> None:
-        self.sim = sim
-        self.open_sockets: set[socket.socket] = set()
-        self.sockets_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.sockets_lock:
-            self.open_sockets.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.sockets_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that time out and hang up are part of what is being simulated
-
-
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.1 keep-alive like the real server, so client connection pooling is exercised.
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; with Nagle on, every response on a
-    # kept-alive connection would wait ~40 ms for a delayed ACK.
-    disable_nagle_algorithm = True
-    timeout = 60
-    server: _Server
-
-    def do_GET(self) -> None:
-        self.server.sim._handle(self)
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class GitHubSimulator:
     def __init__(
         self,
         org: str = "acme",
@@ -325,46 +283,8 @@ class GitHubSimulator:
         self._faults: list[Fault] = []
         self._graphql_errors: dict[str, list[_GraphQLError]] = {}
         self._installation_tokens: dict[str, float] = {}  # token -> expiry, unix seconds
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> GitHubSimulator:
-        if self._server is not None:
-            return self
-        self._server = _Server(self)
-        # A short poll interval keeps stop() (and so every test's teardown) quick.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), name="github-simulator", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        # Cut keep-alive connections too, so clients see a server that is really gone.
-        with server.sockets_lock:
-            for sock in list(server.open_sockets):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("simulator is not running")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The server root."""
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -374,17 +294,6 @@ class GitHubSimulator:
     @property
     def graphql_url(self) -> str:
         return self.url + self._graphql_path
-
-    def __enter__(self) -> GitHubSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- repositories ----------------------------------------------------------------
 
@@ -577,7 +486,7 @@ class GitHubSimulator:
 
     # --- HTTP ----------------------------------------------------------------------
 
-    def _handle(self, h: _Handler) -> None:
+    def handle(self, h: Handler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         split = urlsplit(h.path)
         req = _Request(
@@ -976,7 +885,7 @@ class GitHubSimulator:
     # --- sending -------------------------------------------------------------------
 
     @staticmethod
-    def _send(h: _Handler, response: _Response, headers: Mapping[str, str]) -> None:
+    def _send(h: Handler, response: _Response, headers: Mapping[str, str]) -> None:
         try:
             h.send_response(response.status)
             if response.status != HTTPStatus.NOT_MODIFIED:

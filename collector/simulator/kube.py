@@ -17,23 +17,20 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import contextlib
 import datetime as dt
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from collector.simulator import resources as res
+from collector.simulator.loopback import Handler, Loopback
 from collector.simulator.resources import JsonDict, Resource
 
 METADATA_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -116,50 +113,9 @@ def _full_bytes(entry: _Entry) -> bytes:
     return entry.full
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    sim: KubeSimulator
+class KubeSimulator(Loopback):
+    thread_name = "kube-simulator"
 
-    def __init__(self, sim: KubeSimulator) -> None:
-        self.sim = sim
-        self.open_sockets: set[socket.socket] = set()
-        self.sockets_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.sockets_lock:
-            self.open_sockets.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.sockets_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that time out and hang up are part of what is being simulated
-
-
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.1 keep-alive like the real server, so client connection pooling is exercised.
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; with Nagle on, every response on a
-    # kept-alive connection would wait ~40 ms for a delayed ACK.
-    disable_nagle_algorithm = True
-    timeout = 60
-    server: _Server
-
-    def do_GET(self) -> None:
-        self.server.sim._handle(self)
-
-    # Faults and auth apply first, as on the real server; then writes get 405.
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class KubeSimulator:
     def __init__(self, token: str | None = "sim-token", *, user: str = DEFAULT_USER) -> None:
         self.token = token
         self.user = user
@@ -171,56 +127,8 @@ class KubeSimulator:
         self._expired_through = 0  # continue tokens issued at or below this rv are expired
         self._nonce = secrets.token_hex(4)  # tokens from another simulator are unknown here
         self._raw_count = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> KubeSimulator:
-        if self._server is not None:
-            return self
-        self._server = _Server(self)
-        # A short poll interval keeps stop() (and so every test's teardown) quick.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.02,), name="kube-simulator", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        # Cut keep-alive connections too, so clients see a server that is really gone.
-        with server.sockets_lock:
-            for sock in list(server.open_sockets):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("simulator is not running")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> KubeSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def write_kubeconfig(
         self, path: str | Path, context: str = "sim", cluster_name: str | None = None
@@ -366,7 +274,7 @@ class KubeSimulator:
 
     # --- HTTP ----------------------------------------------------------------------
 
-    def _handle(self, h: _Handler) -> None:
+    def handle(self, h: Handler) -> None:
         split = urlsplit(h.path)
         path = split.path.rstrip("/") or "/"
         query = dict(parse_qsl(split.query, keep_blank_values=True))
@@ -512,11 +420,11 @@ class KubeSimulator:
             return res.status(410, res.EXPIRED_MESSAGE)
         return rv, (str(namespace), str(name))
 
-    def _send_status(self, h: _Handler, body: JsonDict, retry_after: int | None = None) -> None:
+    def _send_status(self, h: Handler, body: JsonDict, retry_after: int | None = None) -> None:
         self._send(h, int(body["code"]), _dumps(body), retry_after=retry_after)
 
     @staticmethod
-    def _send(h: _Handler, code: int, body: bytes, retry_after: int | None = None) -> None:
+    def _send(h: Handler, code: int, body: bytes, retry_after: int | None = None) -> None:
         try:
             h.send_response(code)
             h.send_header("Content-Type", "application/json")

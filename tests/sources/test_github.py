@@ -367,7 +367,9 @@ def test_credential_failures_say_what_to_fix(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sim.add_fault("/orgs/acme/repos", status, body={"message": "Resource not accessible"})
-    caplog.set_level(logging.DEBUG)  # PyGithub and urllib3 log requests at DEBUG
+    # PyGithub and urllib3 log requests at DEBUG (other tests may have quietened them).
+    for name in ("", "github", "urllib3", "collector"):
+        caplog.set_level(logging.DEBUG, logger=name)
     with pytest.raises(PollError, match=expected) as raised:
         make_source().poll()
     assert caplog.records  # the requests were logged, and the token was not

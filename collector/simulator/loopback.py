@@ -1,0 +1,111 @@
+"""The HTTP plumbing the simulators share: a threaded server on 127.0.0.1 that a test can
+start, stop for real (keep-alive connections cut too) and use as a context manager."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+
+
+class Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 keep-alive like the real servers, so client connection pooling is exercised.
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, every response on a
+    # kept-alive connection would wait ~40 ms for a delayed ACK.
+    disable_nagle_algorithm = True
+    timeout = 60
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.server.simulator.handle(self)
+
+    # Every method reaches the simulator: faults and auth apply first, as on a real server.
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, simulator: Loopback) -> None:
+        self.simulator = simulator
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that time out and hang up are part of what is being simulated
+
+
+class Loopback:
+    """Base of a simulator: subclasses answer each request in `handle`."""
+
+    thread_name = "simulator"
+    _server: _Server | None = None
+    _thread: threading.Thread | None = None
+
+    def handle(self, h: Handler) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        self._server = _Server(self)
+        # A short poll interval keeps stop() (and so every test's teardown) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), name=self.thread_name, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        # Cut keep-alive connections too, so clients see a server that is really gone.
+        with server.sockets_lock:
+            for sock in list(server.open_sockets):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("simulator is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The server root."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
