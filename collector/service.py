@@ -116,10 +116,12 @@ class Service:
     def _polling(self) -> Iterator[bool]:
         """Counts the poll in flight so stop() can wait for it; yields False when stopping."""
         with self._idle_lock:
-            if self.stopping.is_set():
-                yield False
-                return
-            self._running += 1
+            go = not self.stopping.is_set()
+            if go:
+                self._running += 1
+        if not go:
+            yield False
+            return
         try:
             yield True
         finally:
