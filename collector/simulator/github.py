@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 
-from collector.simulator.loopback import Handler, Loopback
+from collector.simulator.loopback import Fault, Faults, Handler, Loopback
 
 MAX_LOGGED_REQUESTS = 100_000
 MAX_PER_PAGE = 100
@@ -76,17 +76,6 @@ class RequestRecord:
     resource: str  # "core" or "graphql"
     cost: int  # rate-limit points charged
     nodes: int = 0  # ids a GraphQL query asked for
-
-
-@dataclass(slots=True)
-class Fault:
-    pattern: re.Pattern[str]
-    status: int
-    times: int | None  # None: every matching request, forever
-    retry_after: int | None
-    body: bytes | None
-    delay: float
-    method: str | None
 
 
 @dataclass(slots=True)
@@ -280,7 +269,7 @@ class GitHubSimulator(Loopback):
         self._budgets = {
             r: _Budget(DEFAULT_LIMIT, DEFAULT_LIMIT, now + RESET_WINDOW) for r in (CORE, GRAPHQL)
         }
-        self._faults: list[Fault] = []
+        self._faults = Faults()
         self._graphql_errors: dict[str, list[_GraphQLError]] = {}
         self._installation_tokens: dict[str, float] = {}  # token -> expiry, unix seconds
 
@@ -457,14 +446,12 @@ class GitHubSimulator(Loopback):
         status (403/429: the secondary rate limit).
         """
         raw = body if isinstance(body, bytes) or body is None else _dumps(body)
-        with self._lock:
-            self._faults.append(
-                Fault(re.compile(path_regex), status, times, retry_after, raw, delay, method)
-            )
+        self._faults.add(
+            Fault(re.compile(path_regex), status, times, retry_after, raw, delay, method)
+        )
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def add_graphql_error(
         self, name: str, message: str, *, type: str | None = None, times: int | None = 1
@@ -527,7 +514,7 @@ class GitHubSimulator(Loopback):
         # The token exchange authenticates with the app's JWT instead.
         if exchange is None and not self._authorised(req.authorization):
             return self._charged(req.resource, _Response(401, _message("Bad credentials")))
-        fault = self._take_fault(req.method, req.target)
+        fault = self._faults.take(req.method, req.target)
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -560,19 +547,6 @@ class GitHubSimulator(Loopback):
         with self._lock:
             expiry = self._installation_tokens.get(credential)
         return expiry is not None and expiry > time.time()
-
-    def _take_fault(self, method: str, target: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.method not in (None, method):
-                    continue
-                if fault.pattern.search(target):
-                    if fault.times is not None:
-                        fault.times -= 1
-                        if fault.times <= 0:
-                            self._faults.remove(fault)
-                    return fault
-        return None
 
     # --- rate limits -------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from collector.simulator import resources as res
-from collector.simulator.loopback import Handler, Loopback
+from collector.simulator.loopback import Fault, Faults, Handler, Loopback
 from collector.simulator.resources import JsonDict, Resource
 
 METADATA_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -51,16 +51,6 @@ class RequestRecord:
     path: str
     query: dict[str, str]
     accept: str
-
-
-@dataclass(slots=True)
-class Fault:
-    pattern: re.Pattern[str]
-    status: int
-    times: int | None  # None: every matching request, forever
-    retry_after: int | None
-    body: bytes | None
-    delay: float
 
 
 @dataclass(slots=True)
@@ -122,7 +112,7 @@ class KubeSimulator(Loopback):
         self.requests: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._tables: dict[str, _Table] = {name: _Table() for name in res.RESOURCES}
-        self._faults: list[Fault] = []
+        self._faults = Faults()
         self._rv = 1000
         self._expired_through = 0  # continue tokens issued at or below this rv are expired
         self._nonce = secrets.token_hex(4)  # tokens from another simulator are unknown here
@@ -253,14 +243,10 @@ class KubeSimulator(Loopback):
 
         `status` 200 without `body` only delays the real answer by `delay` seconds.
         """
-        with self._lock:
-            self._faults.append(
-                Fault(re.compile(path_regex), status, times, retry_after, body, delay)
-            )
+        self._faults.add(Fault(re.compile(path_regex), status, times, retry_after, body, delay))
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def expire_continue_tokens(self) -> None:
         """Act as if etcd compacted: every continue token handed out so far now gets 410."""
@@ -286,7 +272,7 @@ class KubeSimulator(Loopback):
         if self.token is not None and h.headers.get("Authorization") != f"Bearer {self.token}":
             self._send_status(h, res.status(401, "Unauthorized"))
             return
-        fault = self._take_fault(f"{path}?{split.query}" if split.query else path)
+        fault = self._faults.take(h.command, f"{path}?{split.query}" if split.query else path)
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -302,17 +288,6 @@ class KubeSimulator(Loopback):
             return
         code, payload = self._route(path, query, "as=PartialObjectMetadata" in accept)
         self._send(h, code, payload if isinstance(payload, bytes) else _dumps(payload))
-
-    def _take_fault(self, target: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.pattern.search(target):
-                    if fault.times is not None:
-                        fault.times -= 1
-                        if fault.times <= 0:
-                            self._faults.remove(fault)
-                    return fault
-        return None
 
     def _route(
         self, path: str, query: dict[str, str], meta_only: bool

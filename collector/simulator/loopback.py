@@ -4,11 +4,53 @@ start, stop for real (keep-alive connections cut too) and use as a context manag
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
+
+
+@dataclass(slots=True)
+class Fault:
+    pattern: re.Pattern[str]
+    status: int
+    times: int | None  # None: every matching request, forever
+    retry_after: int | None
+    body: bytes | None
+    delay: float
+    method: str | None = None  # None: any method
+
+
+class Faults:
+    """Injected answers, matched against `path?query` in the order they were added."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, method: str, target: str) -> Fault | None:
+        """The first fault for this request, used up once its `times` run out."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.method not in (None, method) or not fault.pattern.search(target):
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
 
 
 class Handler(BaseHTTPRequestHandler):
