@@ -127,7 +127,10 @@ DEFAULT_KINDS: tuple[Kind, ...] = ("Deployment", "StatefulSet", "DaemonSet", "Cr
 
 class Kubernetes(_Section):
     interval: Duration = 300.0
-    timeout: Duration = 30.0  # per HTTP request; a poll is bounded by pages x timeout
+    timeout: Duration = 30.0  # per HTTP request, reading a slow body included
+    # A whole poll of one cluster, throttling waits included: past it the poll fails
+    # and the cluster's figures keep their last good values.
+    poll_timeout: Duration = 120.0
     clusters: tuple[Cluster, ...] = ()
     include_namespaces: tuple[str, ...] = ("*",)
     exclude_namespaces: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease")
@@ -136,6 +139,12 @@ class Kubernetes(_Section):
     # namespaces and get each of them, which namespaced Roles allow.
     namespaces: tuple[str, ...] = ()
     page_size: int = Field(default=500, ge=1, le=10000)
+
+    @model_validator(mode="after")
+    def _poll_outlasts_request(self) -> Kubernetes:
+        if self.poll_timeout < self.timeout:
+            raise ValueError("poll_timeout must be at least timeout")
+        return self
 
     @field_validator("clusters")
     @classmethod
@@ -199,6 +208,8 @@ class GitHub(_Section):
     app: GitHubApp | None = None
     interval: Duration = 1800.0
     timeout: Duration = 30.0  # per HTTP request
+    # A whole scan, Retry-After waits included: past it the scan stops and keeps what it read.
+    poll_timeout: Duration = 600.0
     include_archived: bool = False
     rate_limit_reserve: float = Field(default=0.1, ge=0.0, lt=1.0)
 
@@ -214,6 +225,8 @@ class GitHub(_Section):
         given = [k for k in ("token_env", "token_file", "app") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("set exactly one of token_env, token_file or app")
+        if self.poll_timeout < self.timeout:
+            raise ValueError("poll_timeout must be at least timeout")
         return self
 
 
@@ -285,10 +298,21 @@ class GoldenPath(_Section):
 
 class State(_Section):
     path: str = "./adoption-state.db"
+    # A state file that cannot be read: `fail` refuses to start (the default: the
+    # history is evidence); `keep_aside` renames it next to itself and starts anew.
+    on_unreadable: Literal["fail", "keep_aside"] = "fail"
+
+
+class Limits(_Section):
+    # Teams beyond this many are folded into team="_other", so a cluster that
+    # suddenly reports 100,000 teams cannot exhaust the collector's or Prometheus' memory.
+    max_teams: int = Field(default=2000, ge=1)
 
 
 class Server(_Section):
     listen: str = f"0.0.0.0:{DEFAULT_PORT}"
+    # TLS and basic auth in Prometheus' web-config file format, as node_exporter reads it.
+    web_config_file: str | None = Field(default=None, min_length=1)
 
     @field_validator("listen")
     @classmethod
@@ -316,6 +340,7 @@ class Settings(_Section):
     golden_paths: tuple[GoldenPath, ...] = ()
     state: State = State()
     server: Server = Server()
+    limits: Limits = Limits()
 
     @field_validator("golden_paths")
     @classmethod

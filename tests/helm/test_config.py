@@ -50,12 +50,14 @@ def test_default_config_is_exactly_values_config_plus_the_managed_keys(default: 
         "kubernetes": {
             "interval": "5m",
             "timeout": "30s",
+            "poll_timeout": "2m",
             "page_size": 500,
             "clusters": [{"name": "in-cluster", "in_cluster": True}],
             "include_namespaces": ["*"],
             "exclude_namespaces": ["kube-system", "kube-public", "kube-node-lease"],
             "kinds": ["Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"],
         },
+        "limits": {"max_teams": 2000},
         "golden_paths": [],
         "state": {"path": "/var/lib/adoption-collector/state.db"},
         "server": {"listen": "0.0.0.0:9853"},
@@ -82,6 +84,8 @@ def test_everything_config_keeps_every_user_key(everything: Rendered) -> None:
     assert [c.name for c in settings.kubernetes.clusters] == ["prod-eu", "prod-us"]
     assert settings.kubernetes.interval == 600.0
     assert settings.kubernetes.page_size == 250
+    assert settings.kubernetes.poll_timeout == 180.0
+    assert settings.limits.max_teams == 500
     assert settings.teams.mandated == ("billing",)
     assert settings.ownership.github_property == "team"
     assert [p.name for p in settings.golden_paths] == ["service-chart", "gitops"]
@@ -94,6 +98,7 @@ def test_everything_config_keeps_every_user_key(everything: Rendered) -> None:
         "app": None,
         "interval": 3600.0,
         "timeout": 15.0,
+        "poll_timeout": 1200.0,
         "include_archived": True,
         "rate_limit_reserve": 0.2,
     }
@@ -111,6 +116,7 @@ def test_github_app_config(github_app: Rendered) -> None:
         "base_url": "https://api.github.com",
         "interval": "30m",
         "timeout": "30s",
+        "poll_timeout": "10m",
         "include_archived": False,
         "rate_limit_reserve": 0.1,
         "app": {

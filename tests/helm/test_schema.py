@@ -109,6 +109,7 @@ def test_config_schema_has_exactly_the_collectors_keys() -> None:
         (_items(props["platform"]["properties"]["adoption_targets"]), config.AdoptionTarget),
         (props["teams"], config.Teams),
         (props["ownership"], config.Ownership),
+        (props["limits"], config.Limits),
         (kube, config.Kubernetes),
         (_items(kube["properties"]["clusters"]), config.Cluster),
         (github, config.GitHub),
