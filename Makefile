@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint typecheck unit tools generate clean
+.PHONY: all demo test lint typecheck unit tools generate bench soak clean
 
 all: test
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/adoption-collector demo
 
-LINTED := collector tests deploy/prometheus deploy/grafana
+LINTED := collector tests benchmarks deploy/prometheus deploy/grafana
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
@@ -36,6 +36,14 @@ unit: $(STAMP) tools
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# Scale figures against their targets (issue 5); a smoke version at 1/100 runs in `make test`.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+# 1,000 poll cycles against a churning, faulty simulated cluster; not part of `make test`.
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak
 
 # The alert rules are rendered from the chart's PrometheusRule template, the dashboards from
 # their generator; tests fail when the committed files drift from either.

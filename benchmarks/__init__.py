@@ -1,0 +1,1 @@
+"""Scale benchmarks and the soak test: `make bench`, `make soak`."""
