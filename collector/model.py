@@ -76,6 +76,7 @@ class ClusterObservation:
     workloads: tuple[Workload, ...]
     objects: Mapping[str, int] = field(default_factory=dict)  # kind -> objects read
     skipped: int = 0  # objects too malformed to use, skipped and counted
+    forbidden: tuple[str, ...] = ()  # kinds RBAC refused to list, left out of the workloads
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +120,8 @@ class GitHubObservation:
 
     org: str
     repositories: tuple[Repository, ...]
-    # False when the scan stopped early to keep the rate-limit reserve: the
-    # repositories not yet read in detail are missing until a later scan.
+    # False when the scan stopped early (rate-limit reserve, deadline) or GitHub could not
+    # return some repositories: those not read are missing or stale until a later scan.
     complete: bool = True
     objects: Mapping[str, int] = field(default_factory=dict)  # kind -> held: repositories, files
     parse_errors: int = 0  # files that failed to parse in this scan
@@ -144,3 +145,4 @@ class SourceStatus:
     complete: bool = True  # False: the last poll stopped early (GitHub rate-limit reserve)
     interval: float = 0.0  # seconds between polls, as configured
     rate_limits: tuple[RateLimit, ...] = ()
+    forbidden: tuple[str, ...] = ()  # kinds the last good poll was refused (RBAC), left out

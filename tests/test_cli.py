@@ -78,7 +78,8 @@ def test_once_exits_1_when_a_source_fails_and_still_prints(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     config_path = write_config(tmp_path, {"prod-eu": sim})
-    sim.add_fault("/apis/apps/v1/deployments", 403, times=None)
+    # Refused namespaces fail the poll (a refused workload kind would only leave it partial).
+    sim.add_fault("/api/v1/namespaces", 403, times=None)
     code, samples, output = once(config_path, capsys)
     assert code == 1
     assert (
@@ -87,7 +88,7 @@ def test_once_exits_1_when_a_source_fails_and_still_prints(
     )
     assert "adoption_active_teams" not in {name for name, _ in samples}
     (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert "cluster prod-eu: list deployments.apps: forbidden" in error
+    assert "cluster prod-eu: list namespaces: forbidden" in error
     assert TOKEN not in output + caplog.text
 
 

@@ -29,8 +29,9 @@ from collector.simulator.org import (
     TEAM_PROPERTY,
     build_organisation,
 )
+from tests.conftest import CANARY
 
-TOKEN = "gh-sim-token-do-not-log"
+TOKEN = CANARY
 T0 = dt.datetime(2024, 3, 1, 10, 0, tzinfo=dt.UTC)
 LIST = {"type": "all", "sort": "created", "direction": "asc", "per_page": "100", "page": "1"}
 QUERY = """query RepositoryDetails($ids: [ID!]!) {
@@ -300,6 +301,24 @@ def test_faults_answer_with_retry_after_then_clear(sim: GitHubSimulator, gh: git
     list_repos(gh)
     graphql(gh, [])
     assert [r.status for r in sim.requests] == [403, 200, 200, 502, 429, 200, 200]
+
+
+def test_faults_trickle_or_cut_the_body(sim: GitHubSimulator) -> None:
+    for i in range(2):
+        sim.add_repo(f"r{i}", created=days(i))
+    whole = raw_get(sim, "/orgs/acme/repos").content
+    assert len(whole) > 5 * 64  # at least five 64-byte pieces, four pauses between them
+
+    sim.add_fault("/orgs/", 200, trickle=0.05)
+    start = time.monotonic()
+    slow = raw_get(sim, "/orgs/acme/repos")
+    assert time.monotonic() - start >= 0.2
+    assert (slow.status_code, slow.content) == (200, whole)  # slower, not different
+
+    sim.add_fault("/orgs/", 200, drop=True)
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        raw_get(sim, "/orgs/acme/repos")
+    assert raw_get(sim, "/orgs/acme/repos").content == whole  # times=1: spent
 
 
 # --- GraphQL -----------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -16,6 +18,7 @@ from kubernetes import client, config
 
 from collector import config as collector_config
 from collector.simulator.kube import METADATA_ACCEPT, KubeSimulator
+from collector.simulator.loopback import TRICKLE_CHUNK
 from collector.simulator.org import PROVISIONED_LABEL, build_organisation
 from collector.simulator.resources import managed_field, owner_reference
 
@@ -275,6 +278,58 @@ def test_faults(kube_sim: KubeSimulator) -> None:
     assert get(kube_sim, "/apis/batch/v1/jobs")[0] == 500
     kube_sim.clear_faults()
     assert get(kube_sim, "/apis/batch/v1/jobs")[0] == 200
+
+
+def test_slow_and_dropped_answers(kube_sim: KubeSimulator) -> None:
+    seed(kube_sim)
+    headers = {"Authorization": f"Bearer {kube_sim.token}", "Accept": METADATA_ACCEPT}
+    kube_sim.add_fault("/apis/apps/v1/deployments", 200, trickle=0.01)
+    conn = http.client.HTTPConnection("127.0.0.1", kube_sim.port, timeout=5)
+    conn.request("GET", "/apis/apps/v1/deployments", headers=headers)
+    started = time.monotonic()
+    response = conn.getresponse()
+    length = int(response.headers["Content-Length"])  # the whole body, announced up front
+    body = response.read()
+    pieces = -(-length // TRICKLE_CHUNK)
+    assert time.monotonic() - started >= (pieces - 1) * 0.01
+    assert len(body) == length
+    assert [i["metadata"]["name"] for i in json.loads(body)["items"]] == [
+        "api",
+        "worker",
+        "cart",
+        "db",
+        "web",
+    ]
+    conn.close()
+
+    kube_sim.add_fault("/apis/apps/v1/deployments", 200, drop=True)
+    conn = http.client.HTTPConnection("127.0.0.1", kube_sim.port, timeout=5)
+    conn.request("GET", "/apis/apps/v1/deployments", headers=headers)
+    with pytest.raises(http.client.RemoteDisconnected):
+        conn.getresponse()  # not a byte of an answer
+    conn.close()
+
+    kube_sim.add_fault("/apis/apps/v1/deployments", 503, drop=True, trickle=0.001)
+    conn = http.client.HTTPConnection("127.0.0.1", kube_sim.port, timeout=5)
+    conn.request("GET", "/apis/apps/v1/deployments", headers=headers)
+    response = conn.getresponse()
+    assert response.status == 503
+    with pytest.raises(http.client.IncompleteRead) as raised:
+        response.read()
+    assert len(raised.value.partial) == int(response.headers["Content-Length"]) // 2
+    conn.close()
+    assert get(kube_sim, "/apis/apps/v1/deployments")[0] == 200  # every fault used up
+
+
+def test_a_stopped_simulator_comes_back_at_the_same_address(kube_sim: KubeSimulator) -> None:
+    seed(kube_sim)
+    url = kube_sim.url
+    kube_sim.stop()
+    with pytest.raises(urllib.error.URLError, match="refused"):
+        urllib.request.urlopen(url + "/version", timeout=2)
+    kube_sim.start()
+    assert kube_sim.url == url
+    assert get(kube_sim, "/apis/apps/v1/deployments")[0] == 200  # its objects kept too
 
 
 def test_request_log(kube_sim: KubeSimulator) -> None:

@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 
-from collector.simulator.loopback import Fault, Faults, Handler, Loopback
+from collector.simulator.loopback import Fault, Faults, Handler, Loopback, send_body
 
 MAX_LOGGED_REQUESTS = 100_000
 MAX_PER_PAGE = 100
@@ -150,6 +150,7 @@ class _Response:
     cost: int = 1
     nodes: int = 0
     refund: bool = False  # give back the point reserved on admission (a 304)
+    fault: Fault | None = None  # how the body goes out: trickling or cut off
 
 
 @dataclass(slots=True)
@@ -437,17 +438,30 @@ class GitHubSimulator(Loopback):
         body: object | None = None,
         delay: float = 0.0,
         method: str | None = None,
+        trickle: float = 0.0,
+        drop: bool = False,
     ) -> None:
         """Answer the next `times` requests whose `path?query` matches with `status`.
 
         Faults apply after authentication and before the rate-limit check. `status` 200
-        without `body` only delays the real answer by `delay` seconds. `body` bytes go
-        out as they are, anything else as JSON; by default GitHub's message for the
-        status (403/429: the secondary rate limit).
+        without `body` only changes how the real answer goes out: `delay` seconds before
+        it, `trickle` seconds between 64-byte pieces of its body, `drop` to hang up half
+        way through it. `body` bytes go out as they are, anything else as JSON; by default
+        GitHub's message for the status (403/429: the secondary rate limit).
         """
         raw = body if isinstance(body, bytes) or body is None else _dumps(body)
         self._faults.add(
-            Fault(re.compile(path_regex), status, times, retry_after, raw, delay, method)
+            Fault(
+                re.compile(path_regex),
+                status,
+                times,
+                retry_after,
+                raw,
+                delay,
+                method,
+                trickle=trickle,
+                drop=drop,
+            )
         )
 
     def clear_faults(self) -> None:
@@ -520,6 +534,13 @@ class GitHubSimulator(Loopback):
                 time.sleep(fault.delay)
             if fault.body is not None or fault.status != HTTPStatus.OK:
                 return self._charged(req.resource, _fault_response(fault))
+        response = self._answer(req, rest_path, exchange)
+        response.fault = fault
+        return response
+
+    def _answer(
+        self, req: _Request, rest_path: str | None, exchange: re.Match[str] | None
+    ) -> _Response:
         if not self._admit(req.resource):
             return _Response(403, self._primary_limit_message(), cost=0)
         if exchange is not None:
@@ -869,7 +890,7 @@ class GitHubSimulator(Loopback):
                 h.send_header(name, value)
             h.end_headers()
             if response.status != HTTPStatus.NOT_MODIFIED:
-                h.wfile.write(response.body)
+                send_body(h, response.body, response.fault)
         except (BrokenPipeError, ConnectionResetError):
             h.close_connection = True
 
@@ -887,7 +908,7 @@ def _int_param(raw: str | None, default: int, most: int | None) -> int:
 def _fault_response(fault: Fault) -> _Response:
     body = fault.body if fault.body is not None else _fault_body(fault.status)
     headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-    return _Response(fault.status, body, headers)
+    return _Response(fault.status, body, headers, fault=fault)
 
 
 def _errors(message: str, *, nodes: int = 0) -> _Response:

@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from collector.simulator import resources as res
-from collector.simulator.loopback import Fault, Faults, Handler, Loopback
+from collector.simulator.loopback import Fault, Faults, Handler, Loopback, hang_up, send_body
 from collector.simulator.resources import JsonDict, Resource
 
 METADATA_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -238,15 +238,36 @@ class KubeSimulator(Loopback):
         retry_after: int | None = None,
         body: bytes | None = None,
         delay: float = 0.0,
+        trickle: float = 0.0,
+        drop: bool = False,
     ) -> None:
         """Answer the next `times` requests whose `path?query` matches with `status`.
 
         `status` 200 without `body` only delays the real answer by `delay` seconds.
+        `trickle`: send the body in small pieces this many seconds apart, the headers
+        announcing its whole length (a slow answer that never trips a per-read timeout).
+        `drop`: hang up instead of answering (a reset connection); with `trickle`, after
+        the headers and half of the body.
         """
-        self._faults.add(Fault(re.compile(path_regex), status, times, retry_after, body, delay))
+        self._faults.add(
+            Fault(
+                re.compile(path_regex),
+                status,
+                times,
+                retry_after,
+                body,
+                delay,
+                trickle=trickle,
+                drop=drop,
+            )
+        )
 
     def clear_faults(self) -> None:
         self._faults.clear()
+
+    @property
+    def pending_faults(self) -> int:
+        return self._faults.pending()
 
     def expire_continue_tokens(self) -> None:
         """Act as if etcd compacted: every continue token handed out so far now gets 410."""
@@ -276,18 +297,22 @@ class KubeSimulator(Loopback):
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
+            if fault.drop and not fault.trickle:
+                hang_up(h)
+                return
             if fault.body is not None:
-                self._send(h, fault.status, fault.body, retry_after=fault.retry_after)
+                self._send(h, fault.status, fault.body, fault.retry_after, fault)
                 return
             if fault.status != 200:
-                body = res.fault_message(fault.status, path, self.user, fault.retry_after)
-                self._send_status(h, body, retry_after=fault.retry_after)
+                status = res.fault_message(fault.status, path, self.user, fault.retry_after)
+                self._send(h, fault.status, _dumps(status), fault.retry_after, fault)
                 return
         if h.command != "GET":
             self._send_status(h, res.status(405, f"the server does not allow {h.command} here"))
             return
         code, payload = self._route(path, query, "as=PartialObjectMetadata" in accept)
-        self._send(h, code, payload if isinstance(payload, bytes) else _dumps(payload))
+        body = payload if isinstance(payload, bytes) else _dumps(payload)
+        self._send(h, code, body, fault=fault)
 
     def _route(
         self, path: str, query: dict[str, str], meta_only: bool
@@ -399,7 +424,13 @@ class KubeSimulator(Loopback):
         self._send(h, int(body["code"]), _dumps(body), retry_after=retry_after)
 
     @staticmethod
-    def _send(h: Handler, code: int, body: bytes, retry_after: int | None = None) -> None:
+    def _send(
+        h: Handler,
+        code: int,
+        body: bytes,
+        retry_after: int | None = None,
+        fault: Fault | None = None,
+    ) -> None:
         try:
             h.send_response(code)
             h.send_header("Content-Type", "application/json")
@@ -408,6 +439,6 @@ class KubeSimulator(Loopback):
             if retry_after is not None:
                 h.send_header("Retry-After", str(retry_after))
             h.end_headers()
-            h.wfile.write(body)
+            send_body(h, body, fault)
         except (BrokenPipeError, ConnectionResetError):
             h.close_connection = True

@@ -1,5 +1,6 @@
 """The HTTP plumbing the simulators share: a threaded server on 127.0.0.1 that a test can
-start, stop for real (keep-alive connections cut too) and use as a context manager."""
+start, stop for real (keep-alive connections cut too), start again at the same address
+and use as a context manager; and the injected faults, slow and cut answers included."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -22,6 +24,15 @@ class Fault:
     body: bytes | None
     delay: float
     method: str | None = None  # None: any method
+    # Seconds between TRICKLE_CHUNK-byte pieces of the body; the headers still announce
+    # the whole length, so only a client that bounds the whole read notices.
+    trickle: float = 0.0
+    # Hang up: `send_body` stops half way through the body (a simulator may also hang up
+    # before answering at all; KubeSimulator does unless `trickle` is set too).
+    drop: bool = False
+
+
+TRICKLE_CHUNK = 64  # bytes
 
 
 class Faults:
@@ -39,6 +50,11 @@ class Faults:
         with self._lock:
             self._faults.clear()
 
+    def pending(self) -> int:
+        """Faults not used up yet; a test can tell its fault was actually hit."""
+        with self._lock:
+            return len(self._faults)
+
     def take(self, method: str, target: str) -> Fault | None:
         """The first fault for this request, used up once its `times` run out."""
         with self._lock:
@@ -51,6 +67,27 @@ class Faults:
                         self._faults.remove(fault)
                 return fault
         return None
+
+
+def send_body(h: BaseHTTPRequestHandler, body: bytes, fault: Fault | None) -> None:
+    """Write `body` (headers already sent) as `fault` says: at once, trickling, or cut off."""
+    if fault is None or (not fault.trickle and not fault.drop):
+        h.wfile.write(body)
+        return
+    end = len(body) // 2 if fault.drop else len(body)
+    for start in range(0, end, TRICKLE_CHUNK):
+        if start:
+            time.sleep(fault.trickle)
+        h.wfile.write(body[start : min(start + TRICKLE_CHUNK, end)])
+    if fault.drop:
+        hang_up(h)
+
+
+def hang_up(h: BaseHTTPRequestHandler) -> None:
+    """Close the connection at once, whatever the client still expects on it."""
+    h.close_connection = True
+    with contextlib.suppress(OSError):
+        h.connection.shutdown(socket.SHUT_RDWR)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -75,11 +112,11 @@ class Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, simulator: Loopback) -> None:
+    def __init__(self, simulator: Loopback, port: int) -> None:
         self.simulator = simulator
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(("127.0.0.1", port), Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.sockets_lock:
@@ -101,6 +138,7 @@ class Loopback:
     thread_name = "simulator"
     _server: _Server | None = None
     _thread: threading.Thread | None = None
+    _port = 0  # once started, a restart binds the same port: a server back at its address
 
     def handle(self, h: Handler) -> None:
         raise NotImplementedError
@@ -108,7 +146,8 @@ class Loopback:
     def start(self) -> Self:
         if self._server is not None:
             return self
-        self._server = _Server(self)
+        self._server = _Server(self, self._port)
+        self._port = int(self._server.server_address[1])
         # A short poll interval keeps stop() (and so every test's teardown) quick.
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.02,), name=self.thread_name, daemon=True

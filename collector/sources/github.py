@@ -10,7 +10,12 @@ hour for a token, shared with every other tool using it):
   pushed to since they were last read; the rest come from the previous scan.
 - No request is made once a budget is down to its reserve (`github_api`): the
   scan ends with what it has (`complete=False`) and the next one carries on
-  after the reset, starting from what this one read.
+  after the reset, starting from what this one read. A secondary limit asking
+  for too long a wait, and the scan's `poll_timeout`, end it the same way.
+- A repository GraphQL could not read (a partial error) keeps what the last
+  scan read of it and is read again next scan; one it reports NOT_FOUND is gone.
+- A scan that ends early having read nothing at all is a failure, not an
+  empty organisation.
 """
 
 from __future__ import annotations
@@ -95,9 +100,16 @@ class _Scan:
     """What one poll has spent and found so far."""
 
     complete: bool = True
+    listing_complete: bool = True  # every page of the listing read in this scan
     parse_errors: int = 0
     skipped: int = 0
     objects: dict[str, int] = field(default_factory=dict)
+    why_incomplete: list[str] = field(default_factory=list)
+
+    def incomplete(self, why: str) -> None:
+        self.complete = False
+        if why not in self.why_incomplete:
+            self.why_incomplete.append(why)
 
 
 def _has_next(link: str | None) -> bool:
@@ -176,8 +188,8 @@ class GitHubSource:
                 listed.append(repo)
 
         stale = [r for r in listed if self._cached(r) is None]
-        self._read_details(stale, scan)
-        if scan.complete:
+        self._read_details(stale, scan)  # GraphQL has a budget of its own
+        if scan.listing_complete:
             # Only a full listing proves a repository is gone.
             known = {r.node_id for r in listed}
             for node_id in self._details.keys() - known:
@@ -202,6 +214,19 @@ class GitHubSource:
                     workflow_uses=details.workflow_uses,
                     property_team=repo.property_team,
                 )
+            )
+        if not scan.complete:
+            why = "; ".join(scan.why_incomplete)
+            if not repositories:
+                # Zero repositories would read as an empty organisation: fail instead, so
+                # the figures of the last good scan (if any) stay.
+                raise PollError(f"github: {why}; no repository of {org} read yet")
+            log.warning(
+                "github: scan of %s stopped early: %s; keeping what it read "
+                "(%d repositories), the next scan carries on",
+                org,
+                why,
+                len(repositories),
             )
         # What the observation holds, not what this scan happened to re-read.
         scan.objects.update(
@@ -233,8 +258,9 @@ class GitHubSource:
             cached = cache.get(page_no)
             try:
                 page = self._page(path, page_no, cached, params, parse)
-            except OutOfBudget:
-                scan.complete = False
+            except OutOfBudget as exc:
+                scan.incomplete(str(exc))
+                scan.listing_complete = False
                 # The rest of the list as the last scan saw it is the best there is.
                 for number in sorted(n for n in cache if n >= page_no):
                     yield from cache[number].items
@@ -269,37 +295,49 @@ class GitHubSource:
         )
 
     def _read_details(self, stale: Sequence[_Listed], scan: _Scan) -> None:
+        unread: list[str] = []
         for start in range(0, len(stale), DETAILS_PER_QUERY):
             batch = stale[start : start + DETAILS_PER_QUERY]
             try:
-                nodes = self._query_details([r.node_id for r in batch])
-            except OutOfBudget:
-                scan.complete = False
-                return
+                nodes, errors = self._query_details([r.node_id for r in batch])
+            except OutOfBudget as exc:
+                scan.incomplete(str(exc))
+                break
             for repo in batch:
                 node = nodes.get(repo.node_id)
-                if node is None:
-                    scan.skipped += 1  # deleted between the list and the query
+                if node is not None:
+                    self._details[repo.node_id] = self._parse_details(repo, node, scan)
                     continue
-                self._details[repo.node_id] = self._parse_details(repo, node, scan)
+                error = errors.get(repo.node_id)
+                if error is None or error[0] == "NOT_FOUND":
+                    # Deleted (or hidden from us) between the listing and the query.
+                    self._details.pop(repo.node_id, None)
+                    scan.skipped += 1
+                    continue
+                # Kept as the last scan read it, if it did; its pushed_at still differs,
+                # so the next scan asks again.
+                unread.append(repo.full_name)
+                log.warning("github: %s: GraphQL could not read it: %s", repo.full_name, error[1])
+        if unread:
+            scan.incomplete(f"GraphQL could not read {len(unread)} repositories")
 
-    def _query_details(self, ids: list[str]) -> dict[str, Mapping[str, Any]]:
+    def _query_details(
+        self, ids: list[str]
+    ) -> tuple[dict[str, Mapping[str, Any]], dict[str, tuple[str | None, str]]]:
+        """The nodes read, by id, and the (type, message) of each id GraphQL reported an
+        error for."""
         body = {"query": DETAILS_QUERY, "variables": {"ids": ids}}
         _, data = self.api.request("POST", self.api.graphql_url, GRAPHQL, input=body)
         if not isinstance(data, dict):
             raise PollError("github: GraphQL answered something that is not a JSON object")
-        errors = data.get("errors") or []
+        errors = data.get("errors")
+        errors = errors if isinstance(errors, list) else []
         payload = data.get("data")
         if not isinstance(payload, dict):
             kinds = {e.get("type") for e in errors if isinstance(e, dict)}
             if "RATE_LIMITED" in kinds:
-                raise OutOfBudget
+                raise OutOfBudget(f"GraphQL refused the query: {_first_message(errors)}")
             raise PollError(f"github: GraphQL query failed: {_first_message(errors)}")
-        if errors:
-            # Partial errors (a repository deleted since the list, say): keep the rest.
-            log.warning(
-                "github: GraphQL answered with %d errors: %s", len(errors), _first_message(errors)
-            )
         self.api.note_graphql_limit(payload.get("rateLimit"))
         nodes = payload.get("nodes")
         found: dict[str, Mapping[str, Any]] = {}
@@ -307,7 +345,11 @@ class GitHubSource:
             for node in nodes:
                 if isinstance(node, dict) and isinstance(node.get("id"), str):
                     found[node["id"]] = node
-        return found
+        other = [e for e in errors if _node_index(e) is None]
+        if other:
+            # Not about one repository (a field of the query, say): nothing to keep or retry.
+            log.warning("github: GraphQL answered with errors: %s", _first_message(other))
+        return found, _node_errors(errors, ids)
 
     def _parse_details(self, repo: _Listed, node: Mapping[str, Any], scan: _Scan) -> _Details:
         template = node.get("templateRepository")
@@ -402,6 +444,29 @@ def _blob_text(blob: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if not isinstance(text, str):
         return None, "no text in the answer"
     return text, None
+
+
+def _node_errors(errors: object, ids: Sequence[str]) -> dict[str, tuple[str | None, str]]:
+    """GraphQL's partial errors by the id they are about: `path` is ["nodes", index]."""
+    found: dict[str, tuple[str | None, str]] = {}
+    for error in errors if isinstance(errors, list) else ():
+        index = _node_index(error)
+        if index is not None and index < len(ids) and ids[index] not in found:
+            kind, message = error.get("type"), error.get("message")
+            found[ids[index]] = (
+                kind if isinstance(kind, str) else None,
+                str(message)[:200] if isinstance(message, str) else "no message",
+            )
+    return found
+
+
+def _node_index(error: object) -> int | None:
+    path = error.get("path") if isinstance(error, dict) else None
+    if isinstance(path, list) and len(path) >= 2 and path[0] == "nodes":
+        index = path[1]
+        if isinstance(index, int) and index >= 0:
+            return index
+    return None
 
 
 def _first_message(errors: object) -> str:

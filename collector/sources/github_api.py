@@ -7,20 +7,34 @@ every failure into a `PollError` whose message says what to fix and never
 holds a secret. PyGithub is the transport (auth including GitHub Apps and
 their token renewal, Enterprise base URLs); its own retries are off because
 they sleep on rate limits without a bound.
+
+Time is bounded twice. A scan has `poll_timeout`: no wait is taken that would
+reach it, and a request in flight when it passes is cut off; the scan then
+stops with what it read (`DeadlineReached`). A request has `timeout` from its
+first byte sent to its last byte read. requests' own timeout bounds each socket
+read only, so a body trickling in a byte at a time would never end; a watchdog
+shuts the socket at the limit instead (`_BoundedAdapter`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import github
+import requests
+import requests.adapters
+import urllib3
+from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass
 
 from collector import __version__, config
 from collector.model import RateLimit
@@ -35,7 +49,15 @@ CORE, GRAPHQL = "core", "graphql"
 
 class OutOfBudget(Exception):
     """A budget is down to its reserve, or a secondary limit asks for a longer wait:
-    the poll ends with what it has."""
+    the poll ends with what it has. The message says which, for the log."""
+
+
+class DeadlineReached(OutOfBudget):
+    """The scan's `poll_timeout` has passed, or a wait would reach it."""
+
+
+class RequestTimeout(requests.exceptions.Timeout):
+    """No complete answer within the request's time limit."""
 
 
 def parse_time(value: object) -> float | None:
@@ -83,6 +105,7 @@ class GitHubAPI:
         self._app_auth: github.Auth.Auth | None = None
         self._limits: dict[str, RateLimit] = {}
         self._waited = 0.0  # seconds waited in the current poll
+        self._deadline = math.inf  # time.monotonic() at which the current poll stops
 
     @property
     def rate_limits(self) -> tuple[RateLimit, ...]:
@@ -94,11 +117,27 @@ class GitHubAPI:
 
     def start_poll(self) -> None:
         self._waited = 0.0
+        # Monotonic, not `clock`: the deadline is about elapsed time, whatever the wall says.
+        self._deadline = time.monotonic() + self.settings.poll_timeout
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def _redact(self, value: Any) -> Any:
+        """Servers and proxies may echo the Authorization header in an error: what of an
+        answer can reach a message or the log loses the token first."""
+        secret = self._client_token
+        if not secret or len(secret) < 4:
+            return value
+        if isinstance(value, str):
+            return value.replace(secret, "[redacted]")
+        if isinstance(value, list):
+            return [self._redact(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self._redact(item) for key, item in value.items()}
+        return value
 
     def request(
         self,
@@ -113,6 +152,11 @@ class GitHubAPI:
         client = self._github()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             self._check_budget(resource)
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise self._deadline_reached()
+            limit = min(self.settings.timeout, left)
+            _in_flight.limit = limit
             try:
                 answer_headers, data = client.requester.requestJsonAndCheck(
                     verb,
@@ -123,36 +167,53 @@ class GitHubAPI:
                 )
             except github.GithubException as exc:
                 self._note_limit(exc.headers, resource)
-                wait = self._handle_failure(exc, url, attempt)
-                self._wait(wait)
+                self._retry_after(self._handle_failure(exc, url, attempt))
                 continue
+            except requests.exceptions.Timeout:
+                if limit < self.settings.timeout:  # cut short by the scan's deadline
+                    raise self._deadline_reached() from None
+                raise PollError(
+                    f"github: {verb} {_where(url)}: no complete answer within "
+                    f"{self.settings.timeout:g}s (github.timeout)"
+                ) from None
             except json.JSONDecodeError:
                 raise PollError(f"github: {_where(url)}: the answer is not valid JSON") from None
+            finally:
+                _in_flight.limit = None
             self._note_limit(answer_headers, resource)
+            if isinstance(data, dict) and data.get("errors"):  # GraphQL's, which get logged
+                data = {**data, "errors": self._redact(data["errors"])}
             return answer_headers, data
         raise AssertionError("unreachable")  # _handle_failure raises on the last attempt
 
     def _handle_failure(self, exc: github.GithubException, url: str, attempt: int) -> float:
-        """Seconds to wait before trying again, or raise."""
+        """Raise, or return a Retry-After for `_retry_after` to honour (0 after a 5xx,
+        whose backoff is slept here: one that does not fit in the scan's waits or time
+        fails the scan, as its last attempt would)."""
         status, headers = exc.status, exc.headers
-        message = _message(exc.data)
+        message = self._redact(_message(exc.data))
         last = attempt >= MAX_ATTEMPTS
         if status == 401:
             raise PollError(
-                "github: the credentials were rejected (401 Bad credentials): "
-                "the token or app key is revoked, expired or wrong"
+                "github: the credentials were rejected (401 Bad credentials): the token or "
+                f"app key is revoked, expired or wrong; {self._credential_fix()}"
             ) from None
         if status in (403, 429):
             retry_after = _int_header(headers, "retry-after")
             if retry_after is not None:  # a secondary limit
                 if last:
-                    raise OutOfBudget from None
+                    raise OutOfBudget(
+                        f"a secondary rate limit was still in force after {MAX_ATTEMPTS} attempts"
+                    ) from None
                 return float(max(retry_after, 0))
-            if (
-                _int_header(headers, "x-ratelimit-remaining") == 0
-                or "rate limit" in message.lower()
-            ):
-                raise OutOfBudget from None
+            if _int_header(headers, "x-ratelimit-remaining") == 0:
+                resource = header(headers, "x-ratelimit-resource") or _where(url)
+                raise OutOfBudget(
+                    f"the {resource} rate limit is exhausted until "
+                    f"{_utc(_int_header(headers, 'x-ratelimit-reset'))}"
+                ) from None
+            if "rate limit" in message.lower():
+                raise OutOfBudget(f"GitHub refused {_where(url)}: {message}") from None
             raise PollError(
                 f"github: {_where(url)}: forbidden (403): {message}; the token or app needs "
                 "read access to metadata and contents (and custom properties if used)"
@@ -160,27 +221,65 @@ class GitHubAPI:
         if status == 404 and url.startswith("/orgs/"):
             raise PollError(
                 f"github: organisation {self.settings.org!r} not found (404) at "
-                f"{self.settings.base_url}, or the token cannot see it"
+                f"{self.settings.base_url}: check github.org, and that the token's owner "
+                "is a member (or the app is installed there)"
             ) from None
         if status >= 500 and not last:
-            return SERVER_ERROR_BACKOFF[min(attempt, len(SERVER_ERROR_BACKOFF)) - 1]
+            backoff = SERVER_ERROR_BACKOFF[min(attempt, len(SERVER_ERROR_BACKOFF)) - 1]
+            if self._fits(backoff):
+                self._waited += backoff
+                self.sleep(backoff)
+                return 0.0
         raise PollError(f"github: {_where(url)}: {status} {message}".rstrip()) from None
 
-    def _wait(self, seconds: float) -> None:
+    def _fits(self, seconds: float) -> bool:
+        # The whole poll shares one allowance, so a poll never blocks for long; and a wait
+        # that would reach the deadline would leave no time for the request it waits for.
+        return (
+            self._waited + seconds <= MAX_WAIT_SECONDS
+            and seconds < self._deadline - time.monotonic()
+        )
+
+    def _retry_after(self, seconds: float) -> None:
         if seconds <= 0:
             return
-        # The whole poll shares one allowance, so a poll never blocks for long.
         if self._waited + seconds > MAX_WAIT_SECONDS:
-            raise OutOfBudget
+            raise OutOfBudget(
+                f"GitHub asks to wait {seconds:g}s (Retry-After), and a scan waits "
+                f"{MAX_WAIT_SECONDS:g}s at most in all"
+            )
+        if not self._fits(seconds):
+            raise DeadlineReached(
+                f"GitHub asks to wait {seconds:g}s (Retry-After), which would pass "
+                f"github.poll_timeout ({self.settings.poll_timeout:g}s)"
+            )
         self._waited += seconds
         self.sleep(seconds)
+
+    def _deadline_reached(self) -> DeadlineReached:
+        return DeadlineReached(f"github.poll_timeout ({self.settings.poll_timeout:g}s) reached")
 
     def _check_budget(self, resource: str) -> None:
         limit = self._limits.get(resource)
         if limit is None or self.clock() >= limit.reset:
             return
         if limit.remaining <= math.ceil(self.settings.rate_limit_reserve * limit.limit):
-            raise OutOfBudget
+            raise OutOfBudget(
+                f"the {resource} rate limit is down to its reserve ({limit.remaining} of "
+                f"{limit.limit} points left until {_utc(limit.reset)})"
+            )
+
+    def _credential_fix(self) -> str:
+        s = self.settings
+        if s.token_env is not None:
+            return f"put a valid token in environment variable {s.token_env} and restart"
+        if s.token_file is not None:
+            return f"write a valid token to {s.token_file} (read again on every scan)"
+        assert s.app is not None
+        return (
+            f"check app {s.app.app_id}, installation {s.app.installation_id} and "
+            f"{s.app.private_key_file}, and that the app is still installed"
+        )
 
     def _note_limit(self, headers: Mapping[str, Any] | None, default_resource: str) -> None:
         remaining = _int_header(headers, "x-ratelimit-remaining")
@@ -208,6 +307,7 @@ class GitHubAPI:
             self._client = github.Github(
                 base_url=self.settings.base_url,
                 auth=auth,
+                # Each socket read; the whole request is bounded by `_BoundedAdapter`.
                 timeout=max(1, math.ceil(self.settings.timeout)),
                 user_agent=f"adoption-collector/{__version__}",
                 per_page=PER_PAGE,
@@ -215,6 +315,7 @@ class GitHubAPI:
                 seconds_between_requests=None,
                 seconds_between_writes=None,
             )
+            _bound_requests(self._client)
             self._client_token = token
         return self._client
 
@@ -248,6 +349,12 @@ def _read(path: str, key: str) -> str:
         raise PollError(f"github: cannot read {key} {path}: {exc.strerror}") from None
 
 
+def _utc(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "an unknown time"
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _message(data: object) -> str:
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return str(data["message"])[:200]
@@ -256,3 +363,139 @@ def _message(data: object) -> str:
 
 def _where(url: str) -> str:
     return "GraphQL" if url.endswith("/graphql") else url.split("?", 1)[0]
+
+
+# -- a time limit on a whole request ----------------------------------------------------
+
+# What the request being made on this thread may take, in seconds; None: no limit of ours.
+_in_flight = threading.local()
+
+
+class _Watch:
+    """One request's time limit. When it fires, the connection's socket is shut down, so a
+    read blocked in the middle of a trickling body returns at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._done = False
+        self.fired = False
+
+    def attach(self, connection: object) -> None:
+        with self._lock:
+            self._connection = connection
+            if self.fired:
+                self._shut()
+
+    def fire(self) -> None:
+        with self._lock:
+            if not self._done:
+                self.fired = True
+                self._shut()
+
+    def finish(self) -> None:
+        with self._lock:
+            self._done = True
+
+    def _shut(self) -> None:
+        sock = getattr(self._connection, "sock", None)
+        if isinstance(sock, socket.socket):
+            # Once shut, the pool finds the connection dropped and never reuses it.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _attach(connection: object) -> None:
+    watch = getattr(_in_flight, "watch", None)
+    if isinstance(watch, _Watch):
+        watch.attach(connection)
+
+
+class _Pool(urllib3.HTTPConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        _attach(connection)
+        return connection
+
+
+class _TLSPool(urllib3.HTTPSConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        _attach(connection)
+        return connection
+
+
+class _BoundedAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose requests end by `_in_flight.limit`, body included."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        limit = getattr(_in_flight, "limit", None)
+        if limit is None:
+            return super().send(request, stream=stream, **kwargs)
+        watch = _Watch()
+        _in_flight.watch = watch
+        timer = threading.Timer(limit, watch.fire)
+        timer.daemon = True
+        timer.start()
+        try:
+            response = super().send(request, stream=True, **kwargs)
+            if not stream:
+                _ = response.content  # the body too, while the watch runs
+        except Exception:
+            if watch.fired:
+                raise RequestTimeout(f"no complete answer within {limit:g}s") from None
+            raise
+        finally:
+            timer.cancel()
+            watch.finish()
+            _in_flight.watch = None
+        if watch.fired:  # fired between the last byte and `finish`
+            response.close()
+            raise RequestTimeout(f"no complete answer within {limit:g}s")
+        return response
+
+
+def _mount_bounded(connection: HTTPRequestsConnectionClass | HTTPSRequestsConnectionClass) -> None:
+    adapter = _BoundedAdapter(
+        max_retries=connection.retry,
+        pool_connections=connection.pool_size,
+        pool_maxsize=connection.pool_size,
+    )
+    connection.adapter = adapter
+    for prefix in ("http://", "https://"):
+        connection.session.mount(prefix, adapter)
+
+
+class _BoundedHTTP(HTTPRequestsConnectionClass):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _mount_bounded(self)
+
+
+class _BoundedHTTPS(HTTPSRequestsConnectionClass):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _mount_bounded(self)
+
+
+_BOUNDED: dict[str, type[HTTPRequestsConnectionClass | HTTPSRequestsConnectionClass]] = {
+    "http": _BoundedHTTP,
+    "https": _BoundedHTTPS,
+}
+
+
+def _bound_requests(client: github.Github) -> None:
+    """Make `client` connect through `_BoundedAdapter`. PyGithub has no public hook for
+    its transport; its connection class is a per-instance attribute, so this changes
+    nothing for other clients in the process. Fails loudly if PyGithub renames it."""
+    requester = client.requester
+    attribute = "_Requester__connectionClass"
+    if not hasattr(requester, attribute):
+        raise RuntimeError("PyGithub changed its connection class attribute: update github_api")
+    setattr(requester, attribute, _BOUNDED[requester.scheme])

@@ -20,14 +20,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import Any, TypeVar
 
 import kubernetes
-import urllib3
-from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import HTTPError, ReadTimeoutError
-from urllib3.response import BaseHTTPResponse
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 
 from collector import __version__, config
 from collector.model import ClusterObservation, FieldManager, Namespace, Workload
@@ -43,6 +45,7 @@ MAX_RESTARTS = 3  # a list whose continue token expires this many times in a row
 MAX_THROTTLE_RETRIES = 3
 MAX_RETRY_AFTER = 10.0  # seconds; a longer Retry-After is cut to this
 DEFAULT_RETRY_AFTER = 1.0
+BODY_CHUNK = 256 * 1024  # bytes read at a time, each read bounded by what is left of the time
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,34 @@ class _Expired(Exception):
     """The continue token of a list expired (410): the list must start over."""
 
 
+class _OutOfTime(Exception):
+    """A request's budget ran out while its body was still coming in."""
+
+
+class _Forbidden(PollError):
+    """RBAC refused one list (403). `permission` names the missing grant, for the log."""
+
+    def __init__(self, message: str, permission: str) -> None:
+        super().__init__(message)
+        self.permission = permission
+
+
+@dataclass(frozen=True, slots=True)
+class _Budget:
+    """The time one request has: its own timeout or the rest of the poll's, whichever
+    ends first, and which of the two that is (so an error names the setting to change)."""
+
+    end: float  # time.monotonic()
+    limit: str
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
 class _GcPause:
     """Pauses the cyclic garbage collector while pages are parsed.
 
@@ -111,24 +142,6 @@ class _GcPause:
 
 
 _gc_paused = _GcPause()
-
-
-class _Retry(urllib3.Retry):
-    """Retry broken connections once (a load balancer may silently drop idle ones)
-    but never a read timeout: that would stretch `timeout` per request to twice it."""
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> _Retry:
-        if isinstance(error, ReadTimeoutError):
-            raise error
-        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 _T = TypeVar("_T")
@@ -256,6 +269,13 @@ def _retry_after(value: str | None) -> float:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
+def _redact(client: Any, text: str) -> str:
+    """Servers and proxies sometimes echo request headers in errors: never repeat a token."""
+    token = str(client.configuration.api_key.get("BearerToken") or "")
+    secret = token.removeprefix("Bearer ").strip()
+    return text.replace(secret, "[redacted]") if len(secret) >= 4 else text
+
+
 def _server_message(body: bytes) -> str:
     try:
         status = json.loads(body)
@@ -277,23 +297,30 @@ class KubernetesSource:
         kinds: Sequence[str],
         annotation_keys: frozenset[str],
         timeout: float,
+        poll_timeout: float = 120.0,
         page_size: int = 500,
         namespaces: Sequence[str] = (),
     ) -> None:
-        """`namespaces`: empty to list cluster-wide; else list only in these and get
-        each of them (the permissions namespaced Roles can grant)."""
+        """`timeout`: seconds per HTTP request, reading its body included; `poll_timeout`:
+        seconds for a whole poll, waits for Retry-After included. `namespaces`: empty to
+        list cluster-wide; else list only in these and get each of them (the permissions
+        namespaced Roles can grant)."""
         unknown = [k for k in kinds if k not in _ENDPOINTS or k == "Namespace"]
         if unknown:
             raise ValueError(f"unsupported kinds: {', '.join(unknown)}")
+        if not 0 < timeout <= poll_timeout:
+            raise ValueError("timeout must be positive and at most poll_timeout")
         self.cluster = cluster
         self.kinds = tuple(dict.fromkeys(kinds))
         self.timeout = timeout
+        self.poll_timeout = poll_timeout
         self.page_size = page_size
         self.namespaces = tuple(dict.fromkeys(namespaces))
         self._annotation_keys = tuple(sorted(annotation_keys))
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._client: Any = None
+        self._poll_end = 0.0  # time.monotonic() by which the poll in progress must end
 
     # --- public --------------------------------------------------------------------
 
@@ -301,28 +328,38 @@ class KubernetesSource:
         with self._lock:
             if self._closed.is_set():
                 raise PollError(f"cluster {self.cluster.name}: the source is closed")
+            self._poll_end = time.monotonic() + self.poll_timeout
             client = self._client if self._client is not None else self._connect()
             parser = _Parser(self._annotation_keys)
             objects: dict[str, int] = {}
             workloads: list[Workload] = []
+            refused: list[_Forbidden] = []
+            forbidden: list[str] = []
             if self.namespaces:
                 namespaces = self._get_namespaces(client, parser, objects)
-                for kind in self.kinds:
-                    for name in self.namespaces:
-                        endpoint = _ENDPOINTS[kind].in_namespace(name)
-                        workloads.extend(
-                            self._list(client, kind, parser.workload, objects, endpoint)
-                        )
             else:
                 namespaces = self._list(client, "Namespace", parser.namespace, objects)
-                for kind in self.kinds:
-                    workloads.extend(self._list(client, kind, parser.workload, objects))
+            for kind in self.kinds:
+                found = self._list_kind(client, kind, parser, objects, refused)
+                if found is None:
+                    forbidden.append(kind)
+                else:
+                    workloads.extend(found)
+            for exc in refused:
+                log.warning("cluster %s: %s", self.cluster.name, exc.permission)
+            if len(forbidden) == len(self.kinds):
+                granted = ", ".join(_ENDPOINTS[kind].resource for kind in forbidden)
+                raise PollError(
+                    f"cluster {self.cluster.name}: forbidden: cannot list any configured kind "
+                    f"(grant get/list/watch on {granted})"
+                )
             return ClusterObservation(
                 cluster=self.cluster.name,
                 namespaces=tuple(namespaces),
                 workloads=tuple(workloads),
                 objects=objects,
                 skipped=parser.skipped,
+                forbidden=tuple(forbidden),
             )
 
     def close(self) -> None:
@@ -336,16 +373,10 @@ class KubernetesSource:
     def _connect(self) -> Any:
         cluster = self.cluster
         configuration = kubernetes.client.Configuration()
-        # Throttling is handled here (bounded waits, clear errors), not inside urllib3.
-        configuration.retries = _Retry(
-            total=2,
-            connect=2,
-            read=1,
-            status=0,
-            redirect=0,
-            other=0,
-            respect_retry_after_header=False,
-        )
+        # Errors come straight here: urllib3 would retry with a fresh timeout each time,
+        # stretching both deadlines. Throttling and the one retry of a dropped
+        # connection are handled here, inside them.
+        configuration.retries = False
         try:
             if cluster.in_cluster:
                 kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
@@ -372,14 +403,55 @@ class KubernetesSource:
         return client
 
     def _fail(self, client: Any, endpoint: _Endpoint, cause: str) -> PollError:
-        # Servers and proxies sometimes echo request headers in errors: never repeat a token.
-        token = str(client.configuration.api_key.get("BearerToken") or "")
-        secret = token.removeprefix("Bearer ").strip()
-        if len(secret) >= 4:
-            cause = cause.replace(secret, "[redacted]")
-        return PollError(f"cluster {self.cluster.name}: list {endpoint.resource}: {cause}")
+        return PollError(
+            f"cluster {self.cluster.name}: list {endpoint.resource}: {_redact(client, cause)}"
+        )
+
+    def _forbidden(self, client: Any, endpoint: _Endpoint, body: bytes) -> _Forbidden:
+        permission = _redact(client, self._describe(403, body, endpoint))
+        message = f"cluster {self.cluster.name}: list {endpoint.resource}: {permission}"
+        return _Forbidden(message, permission)
+
+    def _budget(self) -> _Budget:
+        """The time the next request has: `timeout`, or less near the poll's deadline."""
+        request_end = time.monotonic() + self.timeout
+        if request_end <= self._poll_end:
+            return _Budget(
+                request_end, f"it took longer than kubernetes.timeout ({_seconds(self.timeout)})"
+            )
+        return _Budget(
+            self._poll_end,
+            f"the poll took longer than kubernetes.poll_timeout ({_seconds(self.poll_timeout)})",
+        )
 
     # --- listing -------------------------------------------------------------------
+
+    def _list_kind(
+        self,
+        client: Any,
+        kind: str,
+        parser: _Parser,
+        objects: dict[str, int],
+        refused: list[_Forbidden],
+    ) -> list[Workload] | None:
+        """Every workload of `kind`, or None when RBAC refused any list of it: then the
+        kind is left out whole (the other kinds still count) and each refusal is added
+        to `refused`."""
+        endpoints = [_ENDPOINTS[kind].in_namespace(n) for n in self.namespaces]
+        found: list[Workload] = []
+        counted: dict[str, int] = {}
+        denied = False
+        for endpoint in endpoints or [_ENDPOINTS[kind]]:
+            try:
+                found.extend(self._list(client, kind, parser.workload, counted, endpoint))
+            except _Forbidden as exc:
+                refused.append(exc)
+                denied = True  # go on, so the log names every namespace refused
+        if denied:
+            return None
+        if kind in counted:
+            objects[kind] = counted[kind]
+        return found
 
     def _list(
         self,
@@ -445,6 +517,8 @@ class KubernetesSource:
         status, body = self._get(client, endpoint, params)
         if status == 410 and token:
             raise _Expired
+        if status == 403:
+            raise self._forbidden(client, endpoint, body)
         if status != 200:
             raise self._fail(client, endpoint, self._describe(status, body, endpoint))
         return body
@@ -480,7 +554,17 @@ class KubernetesSource:
             throttled = status == 429 or (status >= 500 and retry_after is not None)
             if not throttled or attempt == MAX_THROTTLE_RETRIES:
                 return status, body
-            if self._closed.wait(_retry_after(retry_after)):
+            wait = _retry_after(retry_after)
+            if time.monotonic() + wait >= self._poll_end:
+                # Waiting would only run into the deadline: fail now, and say why.
+                raise self._fail(
+                    client,
+                    endpoint,
+                    f"throttled ({status}): the server asked to wait {_seconds(wait)} "
+                    "(Retry-After), more than is left of kubernetes.poll_timeout "
+                    f"({_seconds(self.poll_timeout)}): {_server_message(body)}",
+                )
+            if self._closed.wait(wait):
                 raise self._fail(client, endpoint, "the source was closed while waiting to retry")
         raise AssertionError("unreachable")
 
@@ -494,24 +578,61 @@ class KubernetesSource:
             header_params={"Accept": accept},
             auth_settings=["BearerToken"],
         )
-        try:
-            response = client.call_api(
-                method, url, header_params=headers, _request_timeout=self.timeout
-            )
-        except (HTTPError, OSError) as exc:
-            raise self._fail(client, endpoint, f"cannot reach the API server: {exc}") from None
-        except kubernetes.client.ApiException as exc:  # TLS problems arrive as status 0
-            raise self._fail(
-                client, endpoint, f"cannot reach the API server: {exc.reason}"
-            ) from None
+        budget = self._budget()
+        for attempt in range(2):
+            left = budget.left()
+            if left <= 0:
+                raise self._fail(client, endpoint, f"timed out: {budget.limit}")
+            try:
+                response = client.call_api(
+                    method, url, header_params=headers, _request_timeout=left
+                )
+                break
+            except ProtocolError as exc:
+                # A kept-alive connection the server or a load balancer dropped: once more.
+                if attempt == 0:
+                    continue
+                cause = f"cannot reach the API server: the connection was dropped: {exc}"
+            except NewConnectionError as exc:  # before the timeouts: it is one of them
+                cause = f"cannot reach the API server: {exc}"
+            except (ConnectTimeoutError, ReadTimeoutError):
+                cause = f"timed out waiting for the response: {budget.limit}"
+            except (HTTPError, OSError) as exc:
+                cause = f"cannot reach the API server: {exc}"
+            except kubernetes.client.ApiException as exc:  # TLS problems arrive as status 0
+                cause = f"cannot reach the API server: {exc.reason}"
+            raise self._fail(client, endpoint, cause) from None
         raw = response.response
         try:
-            body = bytes(raw.data)
-        except (HTTPError, OSError) as exc:
+            body = self._read_body(raw, budget)
+        except (_OutOfTime, ReadTimeoutError):
             raw.close()
+            raise self._fail(
+                client, endpoint, f"timed out reading the response: {budget.limit}"
+            ) from None
+        except (HTTPError, OSError) as exc:
+            raw.close()  # never hand a half-read connection back to the pool
             raise self._fail(client, endpoint, f"reading the response failed: {exc}") from None
         raw.release_conn()
         return int(response.status), raw.headers, body
+
+    @staticmethod
+    def _read_body(raw: Any, budget: _Budget) -> bytes:
+        """The whole body, by the budget's end. urllib3's read timeout bounds each socket
+        read only, so a body that trickles in would never trip it: every read here
+        gets just what is left of the budget."""
+        chunks: list[bytes] = []
+        sock = getattr(raw.connection, "sock", None)
+        while True:
+            left = budget.left()
+            if left <= 0:
+                raise _OutOfTime
+            if sock is not None:
+                sock.settimeout(left)
+            chunk = raw.read1(BODY_CHUNK)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
 
     def _describe(self, status: int, body: bytes, endpoint: _Endpoint) -> str:
         message = _server_message(body)

@@ -17,8 +17,9 @@ from collector.model import Component, Repository
 from collector.simulator.github import GitHubSimulator
 from collector.sources import PollError
 from collector.sources.github import GitHubSource
+from tests.conftest import CANARY
 
-TOKEN = "ghp_canary0token0never0logged"
+TOKEN = CANARY
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
 DEPLOY_USES = "acme/platform-workflows/.github/workflows/deploy.yml@v2"
@@ -323,7 +324,7 @@ def test_primary_limit_exhausted_keeps_what_is_known(
 
 
 def test_secondary_limit_waits_for_retry_after_within_a_bound(
-    sim: GitHubSimulator, make_source: MakeSource
+    sim: GitHubSimulator, make_source: MakeSource, caplog: pytest.LogCaptureFixture
 ) -> None:
     seed(sim)
     sim.add_fault("/orgs/acme/repos", 403, retry_after=2)
@@ -333,9 +334,15 @@ def test_secondary_limit_waits_for_retry_after_within_a_bound(
 
     sim.add_fault("/graphql", 429, retry_after=3600)
     sim.push("notes", files={"catalog-info.yaml": CATALOG}, when=T0 + 9 * DAY)
-    partial = source.poll()
+    with caplog.at_level(logging.WARNING, logger="collector"):
+        partial = source.poll()
     assert not partial.complete  # an hour's wait is not taken: the next poll carries on
     assert source.sleeps == [2.0]  # type: ignore[attr-defined]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "github: scan of acme stopped early: GitHub asks to wait 3600s (Retry-After), and a "
+        "scan waits 60s at most in all; keeping what it read (3 repositories), the next scan "
+        "carries on"
+    ]
 
 
 def test_server_errors_are_retried_a_bounded_number_of_times(
@@ -350,6 +357,14 @@ def test_server_errors_are_retried_a_bounded_number_of_times(
     sim.add_fault("/graphql", 502, times=3)
     with pytest.raises(PollError, match=r"^github: GraphQL: 502"):
         source.poll()
+    assert source.sleeps == [1.0, 2.0, 1.0, 2.0]  # type: ignore[attr-defined]
+
+    # A backoff that would reach poll_timeout is not slept: the 502 stands.
+    hurried = make_source(timeout=1, poll_timeout=1)
+    sim.add_fault("/orgs/acme/repos", 502)
+    with pytest.raises(PollError, match=r"^github: /orgs/acme/repos: 502 Server Error$"):
+        hurried.poll()
+    assert hurried.sleeps == []  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -404,16 +419,47 @@ def test_graphql_partial_errors_keep_the_rest(
 ) -> None:
     seed(sim)
     source = make_source()
-    body = {
-        "data": {"nodes": [None, None, None]},
-        "errors": [{"type": "NOT_FOUND", "path": ["nodes", 0], "message": "Could not resolve"}],
-    }
-    sim.add_fault("/graphql", 200, body=body)
+    # NOT_FOUND: gone since the listing. Any other error: unread, asked for again next scan.
+    sim.add_graphql_error("checkout", "Could not resolve to a node", type="NOT_FOUND")
+    sim.add_graphql_error("notes", "Something went wrong")
     with caplog.at_level(logging.WARNING, logger="collector"):
         observation = source.poll()
-    assert observation.repositories == ()
-    assert observation.skipped == 3
-    assert "GraphQL answered with 1 errors: Could not resolve" in caplog.text
+    assert [r.full_name for r in observation.repositories] == ["acme/legacy"]
+    assert (observation.complete, observation.skipped) == (False, 1)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "github: acme/notes: GraphQL could not read it: Something went wrong",
+        "github: scan of acme stopped early: GraphQL could not read 1 repositories; keeping "
+        "what it read (1 repositories), the next scan carries on",
+    ]
+    again = source.poll()
+    assert [r.full_name for r in again.repositories] == [
+        "acme/checkout",
+        "acme/legacy",
+        "acme/notes",
+    ]
+    assert (again.complete, again.skipped) == (True, 0)
+
+    # A null node GitHub gives no reason for is taken as gone too.
+    sim.push("notes", files={"catalog-info.yaml": CATALOG}, when=T0 + 9 * DAY)
+    sim.add_fault("/graphql", 200, body={"data": {"nodes": [None]}})
+    gone = source.poll()
+    assert [r.full_name for r in gone.repositories] == ["acme/checkout", "acme/legacy"]
+    assert (gone.complete, gone.skipped) == (True, 1)
+
+
+def test_a_scan_that_read_nothing_is_a_failure(
+    sim: GitHubSimulator, make_source: MakeSource
+) -> None:
+    seed(sim)
+    source = make_source()
+    sim.add_graphql_error("checkout", "Something went wrong")
+    sim.add_graphql_error("legacy", "Something went wrong")
+    sim.add_graphql_error("notes", "Something went wrong")
+    with pytest.raises(
+        PollError,
+        match=r"^github: GraphQL could not read 3 repositories; no repository of acme read yet$",
+    ):
+        source.poll()
     assert len(source.poll().repositories) == 3  # read again next time
 
 

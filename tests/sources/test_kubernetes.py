@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from collector.model import FieldManager, Namespace, Workload
 from collector.simulator.kube import METADATA_ACCEPT, KubeSimulator
 from collector.simulator.resources import managed_field, owner_reference
 from collector.sources.kubernetes import KubernetesSource, PollError
+from tests.conftest import CANARY
 
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
 DAY = 86400.0
@@ -43,6 +46,14 @@ def make_source(kubeconfig: Path) -> MakeSource:
     yield make  # type: ignore[misc]
     for source in sources:
         source.close()
+
+
+def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("collector") and r.levelno == logging.WARNING
+    ]
 
 
 def deployments(sim: KubeSimulator, count: int, namespace: str = "pay") -> None:
@@ -196,16 +207,52 @@ def test_throttling_without_end_fails(kube_sim: KubeSimulator, make_source: Make
     assert sum(r.path == "/apis/apps/v1/deployments" for r in kube_sim.requests) == 4
 
 
-def test_forbidden_names_the_missing_permission(
+def test_a_forbidden_kind_is_left_out_and_named(
+    kube_sim: KubeSimulator, make_source: MakeSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    deployments(kube_sim, 2)
+    kube_sim.add_workload("CronJob", "pay", "nightly")
+    kube_sim.add_fault("/apis/batch/v1/cronjobs", 403)
+    observation = make_source().poll()
+    assert observation.forbidden == ("CronJob",)
+    assert [(w.kind, w.name) for w in observation.workloads] == [
+        ("Deployment", "d0"),
+        ("Deployment", "d1"),
+    ]
+    assert observation.objects == {
+        "Namespace": 0,
+        "Deployment": 2,
+        "StatefulSet": 0,
+        "DaemonSet": 0,
+        "Job": 0,
+    }
+    # The server's own words after the grant say which account was refused.
+    assert warnings(caplog) == [
+        "cluster sim: forbidden: cannot list cronjobs.batch at cluster scope "
+        "(grant get/list/watch on cronjobs.batch): cronjobs.batch is forbidden: "
+        f'User "{kube_sim.user}" cannot list resource "cronjobs" in API group "batch" '
+        "at the cluster scope"
+    ]
+    assert make_source().poll().forbidden == ()  # the grant is back: nothing left out
+
+
+def test_forbidden_namespaces_or_every_kind_fails(
     kube_sim: KubeSimulator, make_source: MakeSource
 ) -> None:
-    kube_sim.add_fault("/apis/apps/v1/deployments", 403)
+    kube_sim.add_fault("/api/v1/namespaces", 403)
     with pytest.raises(PollError) as raised:
         make_source().poll()
-    message = str(raised.value)
-    assert message.startswith("cluster sim: list deployments.apps: forbidden:")
-    assert "cannot list deployments.apps at cluster scope (grant get/list/watch" in message
-    assert kube_sim.user in message  # the server's own words say which account
+    assert str(raised.value).startswith(
+        "cluster sim: list namespaces: forbidden: cannot list namespaces at cluster scope "
+        "(grant get/list/watch on namespaces): namespaces is forbidden: "
+    )
+    kube_sim.add_fault("/apis/", 403, times=None)
+    with pytest.raises(PollError) as raised:
+        make_source().poll()
+    assert str(raised.value) == (
+        "cluster sim: forbidden: cannot list any configured kind (grant get/list/watch on "
+        "deployments.apps, statefulsets.apps, daemonsets.apps, cronjobs.batch, jobs.batch)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -243,10 +290,101 @@ def test_unreachable_server_fails_fast(kube_sim: KubeSimulator, make_source: Mak
 def test_every_request_has_a_timeout(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
     kube_sim.add_fault("/api/v1/namespaces", 200, delay=3.0)
     started = time.monotonic()
-    with pytest.raises(PollError, match=r"(?i)timed out"):
+    with pytest.raises(PollError) as raised:
         make_source(timeout=0.3).poll()
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 0.7
+    assert str(raised.value) == (
+        "cluster sim: list namespaces: timed out waiting for the response: "
+        "it took longer than kubernetes.timeout (0.3s)"
+    )
     assert len(kube_sim.requests) == 1  # a read timeout is not retried
+
+
+def test_a_trickling_body_is_cut_at_the_timeout(
+    kube_sim: KubeSimulator, make_source: MakeSource
+) -> None:
+    deployments(kube_sim, 40)  # about 5 KB: 80 pieces, 4 s at the pace below
+    source = make_source(kinds=["Deployment"], timeout=0.4, poll_timeout=2.0)
+    kube_sim.add_fault("/apis/apps/v1/deployments", 200, trickle=0.05)
+    started = time.monotonic()
+    with pytest.raises(PollError) as raised:
+        source.poll()
+    # Each piece comes well within urllib3's per-read timeout; only the whole read is bounded.
+    assert 0.4 <= time.monotonic() - started < 0.8
+    assert str(raised.value) == (
+        "cluster sim: list deployments.apps: timed out reading the response: "
+        "it took longer than kubernetes.timeout (0.4s)"
+    )
+    assert len(source.poll().workloads) == 40  # the half-read connection was not reused
+
+
+def test_a_slow_trickle_within_the_timeout_is_read_whole(
+    kube_sim: KubeSimulator, make_source: MakeSource
+) -> None:
+    deployments(kube_sim, 3)
+    kube_sim.add_fault("/apis/apps/v1/deployments", 200, trickle=0.01)
+    observation = make_source(kinds=["Deployment"], timeout=2.0).poll()
+    assert [w.name for w in observation.workloads] == ["d0", "d1", "d2"]
+
+
+def test_the_whole_poll_ends_by_poll_timeout(
+    kube_sim: KubeSimulator, make_source: MakeSource
+) -> None:
+    # Every request is within its own timeout; six of them are not within the poll's.
+    kube_sim.add_fault("/", 200, delay=0.3, times=None)
+    started = time.monotonic()
+    with pytest.raises(PollError) as raised:
+        make_source(timeout=0.5, poll_timeout=1.0).poll()
+    assert 1.0 <= time.monotonic() - started < 1.4
+    # Which list meets the deadline depends on the machine's speed; the cause does not.
+    assert re.fullmatch(
+        r"cluster sim: list \S+: timed out waiting for the response: "
+        r"the poll took longer than kubernetes\.poll_timeout \(1s\)",
+        str(raised.value),
+    )
+
+
+def test_retry_after_past_the_deadline_fails_at_once(
+    kube_sim: KubeSimulator, make_source: MakeSource
+) -> None:
+    kube_sim.add_fault("/apis/apps/v1/deployments", 429, retry_after=5)
+    started = time.monotonic()
+    with pytest.raises(PollError) as raised:
+        make_source(timeout=0.5, poll_timeout=2.0).poll()
+    assert time.monotonic() - started < 0.5  # waiting would only end in the same failure
+    assert str(raised.value) == (
+        "cluster sim: list deployments.apps: throttled (429): the server asked to wait 5s "
+        "(Retry-After), more than is left of kubernetes.poll_timeout (2s): "
+        "Too many requests, please try again later."
+    )
+    with pytest.raises(ValueError, match="at most poll_timeout"):
+        make_source(timeout=3.0, poll_timeout=2.0)
+
+
+def test_a_dropped_connection_is_retried_once(
+    kube_sim: KubeSimulator, make_source: MakeSource
+) -> None:
+    deployments(kube_sim, 2)
+    source = make_source(kinds=["Deployment"])
+    kube_sim.add_fault("/apis/apps/v1/deployments", 200, drop=True)
+    assert [w.name for w in source.poll().workloads] == ["d0", "d1"]
+
+    kube_sim.add_fault("/apis/apps/v1/deployments", 200, drop=True, times=2)
+    with pytest.raises(PollError) as raised:
+        source.poll()
+    assert str(raised.value) == (
+        "cluster sim: list deployments.apps: cannot reach the API server: the connection was "
+        "dropped: ('Connection aborted.', "
+        "RemoteDisconnected('Remote end closed connection without response'))"
+    )
+
+    kube_sim.add_fault("/apis/apps/v1/deployments", 200, drop=True, trickle=0.001)
+    with pytest.raises(
+        PollError,
+        match=r"deployments\.apps: reading the response failed: .*"
+        r"IncompleteRead",
+    ):
+        source.poll()  # a body cut short is not retried: the request was answered
 
 
 def test_odd_objects(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
@@ -366,7 +504,7 @@ def test_closed_source_refuses_to_poll(kube_sim: KubeSimulator, make_source: Mak
 
 
 def test_concurrent_polls_of_several_clusters(make_source: MakeSource, tmp_path: Path) -> None:
-    sims = [KubeSimulator(token=f"token-{i}").start() for i in range(3)]
+    sims = [KubeSimulator(token=f"{CANARY}-{i}").start() for i in range(3)]
     try:
         sources = []
         for i, sim in enumerate(sims):
@@ -406,7 +544,7 @@ def test_concurrent_polls_of_several_clusters(make_source: MakeSource, tmp_path:
 
 
 def test_namespaced_listing_uses_only_what_namespaced_roles_grant(
-    kube_sim: KubeSimulator, make_source: MakeSource
+    kube_sim: KubeSimulator, make_source: MakeSource, caplog: pytest.LogCaptureFixture
 ) -> None:
     kube_sim.add_namespace("pay", {"team": "payments"}, "2026-01-01T00:00:00Z")
     kube_sim.add_namespace("shop", {"team": "checkout"}, "2026-02-01T00:00:00Z")
@@ -440,6 +578,17 @@ def test_namespaced_listing_uses_only_what_namespaced_roles_grant(
         "/apis/batch/v1/namespaces/shop/jobs",
         "/apis/batch/v1/namespaces/gone/jobs",
     ]
+    # Refused in one namespace: the kind is left out whole, as with a ClusterRole.
     kube_sim.add_fault("/apis/apps/v1/namespaces/shop/deployments", 403)
-    with pytest.raises(PollError, match=r"cannot list deployments.apps in namespace shop \(grant"):
-        source.poll()
+    caplog.clear()
+    partial = source.poll()
+    assert warnings(caplog) == [
+        "cluster sim: namespace gone does not exist",
+        "cluster sim: forbidden: cannot list deployments.apps in namespace shop "
+        "(grant get/list/watch on deployments.apps): deployments.apps is forbidden: "
+        f'User "{kube_sim.user}" cannot list resource "deployments" in API group "apps" '
+        'in the namespace "shop"',
+    ]
+    assert partial.forbidden == ("Deployment",)
+    assert [(w.kind, w.namespace, w.name) for w in partial.workloads] == [("Job", "shop", "j")]
+    assert partial.objects == {"Namespace": 2, "Job": 1}
