@@ -5,19 +5,29 @@ evidence (so a cluster whose poll failed keeps its last good summary and costs
 nothing to recompute); `summarise_repositories()` does the same for GitHub and
 `build_links()` turns its catalog into the index that attributes workloads.
 `compute()` merges the summaries with the durable history into a `Snapshot`.
+
+Cardinality: at most `limits.max_teams` teams keep their own `team` label
+(`kept_teams()`); the others are folded into `team="_other"`, and only the kept
+teams' evidence reaches the durable history. The adoption figures themselves
+(active, adopted, the ratios) always count every real team: folding is a matter
+of series, not of what is measured.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from collector import catalog, ownership, rules
 from collector.config import Settings
 from collector.model import ClusterObservation, DeployTool, GitHubObservation, Path, RepoPath
 from collector.state import TeamTimes
+
+# The one team label value no real team can take: every folded team's series go here.
+OTHER_TEAM = "_other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +80,9 @@ class TeamHistory:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    teams: tuple[TeamFigures, ...]  # active teams, sorted by name
-    history: tuple[TeamHistory, ...]  # every team ever seen, sorted by name
+    # Active teams by name; beyond limits.max_teams, OTHER_TEAM sums the folded ones.
+    teams: tuple[TeamFigures, ...]
+    history: tuple[TeamHistory, ...]  # every team ever seen and kept, sorted by name
     active_teams: int
     adopted_teams: int
     ratio: float | None  # None: no active team, so no sample
@@ -89,6 +100,8 @@ class Snapshot:
     # Repositories by (team, path), and those no one owns; None without GitHub.
     repos: Mapping[tuple[str, RepoPath], int] | None = None
     unowned_repos: int | None = None
+    # Teams folded into OTHER_TEAM because there were more than limits.max_teams.
+    dropped_teams: int = 0
 
 
 class _Earliest(dict[str, float]):
@@ -162,13 +175,14 @@ def summarise(
             first_deploy.offer(team, w.created)
     return ClusterSummary(
         cluster=observation.cluster,
-        team_workloads=dict(team_workloads),
+        # The counters themselves, not copies: with a flood of teams a copy doubles the peak.
+        team_workloads=team_workloads,
         workloads=dict(workloads),
         unowned=unowned,
         golden_paths=dict(golden_paths),
         tools=dict(tools),
-        first_seen=dict(first_seen),
-        first_deploy=dict(first_deploy),
+        first_seen=first_seen,
+        first_deploy=first_deploy,
     )
 
 
@@ -205,20 +219,83 @@ def build_links(observation: GitHubObservation, matcher: rules.RepositoryMatcher
 
 
 def merge_evidence(
-    summaries: Iterable[ClusterSummary], repos: RepositorySummary | None = None
+    summaries: Iterable[ClusterSummary],
+    repos: RepositorySummary | None = None,
+    history: Mapping[str, TeamTimes] | None = None,
+    settings: Settings | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Earliest first-seen and first-deploy times per team across clusters and
-    repositories, for the state store."""
+    repositories, for the state store.
+
+    With `settings` (and the `history` before this poll), only the teams that keep
+    their own label (`kept_teams()`) are returned: a flood of teams never reaches the
+    state file, and the teams that do are exactly those `compute()` keeps after the
+    write, since being in the history only ever moves a team up the ranking."""
+    summaries = list(summaries)
+    keep: Collection[str] | None = None
+    if settings is not None:
+        # Chosen before merging, so a flood of teams is never copied into merged maps.
+        history = history or {}
+        teams = set(history)
+        for summary in summaries:
+            teams.update(summary.first_seen, summary.first_deploy)
+        if repos is not None:
+            teams.update(repos.first_seen)
+        keep = kept_teams(
+            teams, history, lambda team: _first_seen(team, summaries, repos), settings
+        )
     first_seen, first_deploy = _Earliest(), _Earliest()
     if repos is not None:
         for team, when in repos.first_seen.items():
-            first_seen.offer(team, when)
+            if keep is None or team in keep:
+                first_seen.offer(team, when)
     for summary in summaries:
         for team, when in summary.first_seen.items():
-            first_seen.offer(team, when)
+            if keep is None or team in keep:
+                first_seen.offer(team, when)
         for team, when in summary.first_deploy.items():
-            first_deploy.offer(team, when)
-    return dict(first_seen), dict(first_deploy)
+            if keep is None or team in keep:
+                first_deploy.offer(team, when)
+    return first_seen, first_deploy
+
+
+def _configured_teams(settings: Settings) -> frozenset[str]:
+    names = (*settings.teams.mandated, *settings.teams.onboarded)
+    return frozenset(team for team in map(ownership.normalise_team, names) if team)
+
+
+def kept_teams(
+    teams: Collection[str],
+    history: Mapping[str, TeamTimes],
+    first_seen: Callable[[str], float | None],
+    settings: Settings,
+) -> Collection[str]:
+    """Which of `teams` keep their own `team` label: all of them up to `limits.max_teams`.
+
+    Beyond it the ranking is stable from poll to poll, so a sudden flood of new teams
+    never evicts established ones: teams the config names (`teams.mandated`,
+    `teams.onboarded`) first, then teams already in the durable history, then new
+    ones; within each group the earliest evidence first (the history's, or this
+    poll's `first_seen(team)` when earlier; teams without any last), then by name.
+    A team literally named `_other` is never kept, so that label value means one
+    thing only. `first_seen` is only called on an overflow.
+    """
+    limit = settings.limits.max_teams
+    if len(teams) <= limit and OTHER_TEAM not in teams:
+        return teams
+    configured = _configured_teams(settings)
+    no_times = TeamTimes(None, None)
+
+    def rank(team: str) -> tuple[int, bool, float, str]:
+        known = history.get(team, no_times)
+        seen = first_seen(team)
+        if known.first_seen is not None and (seen is None or known.first_seen < seen):
+            seen = known.first_seen
+        group = 0 if team in configured else 1 if team in history else 2
+        return group, seen is None, seen or 0.0, team
+
+    real = (team for team in teams if team != OTHER_TEAM)
+    return frozenset(heapq.nsmallest(limit, real, key=rank))
 
 
 def _midnight_utc(day: dt.date) -> float:
@@ -259,28 +336,55 @@ def compute(
     }
     launch = _midnight_utc(settings.platform.launch_date)
 
-    per_team: Counter[tuple[str, Path]] = Counter()
+    golden: Counter[str] = Counter()  # team -> golden workloads, only teams with some
+    shadow: Counter[str] = Counter()
     workloads: dict[tuple[str, Path], int] = {}
     unowned: dict[str, int] = {}
     golden_paths: Counter[str] = Counter({p.name: 0 for p in settings.golden_paths})
     tools: Counter[DeployTool] = Counter(dict.fromkeys(DeployTool, 0))
     for s in summaries:
-        per_team.update(s.team_workloads)
+        for (team, path), n in s.team_workloads.items():
+            if n:
+                (golden if path is Path.GOLDEN else shadow)[team] += n
         for path in Path:
             workloads[s.cluster, path] = s.workloads.get(path, 0)
         unowned[s.cluster] = s.unowned
         golden_paths.update(s.golden_paths)
         tools.update(s.tools)
 
-    teams = tuple(
-        TeamFigures(t, per_team[t, Path.GOLDEN], per_team[t, Path.SHADOW], t in mandated)
-        for t in sorted({team for team, _ in per_team})
+    # The figures count every real team; only the per-team series are folded below.
+    # Counts rather than sets of names: a cluster may report 100,000 teams.
+    candidates = golden.keys() | shadow.keys()
+    active = len(candidates)
+    voluntary = active - len(mandated & candidates)
+    adopted_voluntary = len(golden) - len(mandated & golden.keys())
+    team_repos = repos.team_repos if repos is not None else {}
+    candidates.update(team for team, _ in team_repos)
+    candidates.update(history)
+    keep = kept_teams(
+        candidates, history, lambda team: _first_seen(team, summaries, repos), settings
     )
-    adopted = [t for t in teams if t.adopted]
-    voluntary = [t for t in teams if not t.mandated]
 
+    figures = [
+        TeamFigures(t, golden[t], shadow[t], t in mandated)
+        for t in keep
+        if t in golden or t in shadow
+    ]
+    if len(figures) < active:  # some active team was folded
+        figures.append(
+            TeamFigures(
+                OTHER_TEAM,
+                golden.total() - sum(f.golden for f in figures),
+                shadow.total() - sum(f.shadow for f in figures),
+                mandated=False,
+            )
+        )
+    figures.sort(key=lambda f: f.team)
+
+    # Folded teams get no history series: the onboarding or first deploy of a bucket
+    # of unrelated teams would mean nothing, and would make the alerts on them lie.
     team_history = []
-    for team in sorted(history.keys() | {t.team for t in teams}):
+    for team in sorted(t for t in keep if t in history or t in golden or t in shadow):
         times = history.get(team, TeamTimes(None, None))
         onboarded = overrides.get(team)
         if onboarded is None and times.first_seen is not None:
@@ -289,12 +393,12 @@ def compute(
 
     all_workloads = sum(workloads.values())
     return Snapshot(
-        teams=teams,
+        teams=tuple(figures),
         history=tuple(team_history),
-        active_teams=len(teams),
-        adopted_teams=len(adopted),
-        ratio=_ratio(len(adopted), len(teams)),
-        voluntary_ratio=_ratio(sum(1 for t in voluntary if t.adopted), len(voluntary)),
+        active_teams=active,
+        adopted_teams=len(golden),
+        ratio=_ratio(len(golden), active),
+        voluntary_ratio=_ratio(adopted_voluntary, voluntary),
         workloads=workloads,
         unowned=unowned,
         workload_ratio=_ratio(
@@ -305,6 +409,25 @@ def compute(
         launch=launch,
         target_ratio=target_ratio(settings, now),
         has_workloads=bool(summaries),
-        repos=dict(repos.team_repos) if repos is not None else None,
+        repos=_fold(team_repos, keep) if repos is not None else None,
         unowned_repos=repos.unowned if repos is not None else None,
+        dropped_teams=len(candidates) - len(keep),
     )
+
+
+def _first_seen(
+    team: str, summaries: Iterable[ClusterSummary], repos: RepositorySummary | None
+) -> float | None:
+    found = [when for s in summaries if (when := s.first_seen.get(team)) is not None]
+    if repos is not None and (when := repos.first_seen.get(team)) is not None:
+        found.append(when)
+    return min(found, default=None)
+
+
+def _fold(
+    team_repos: Mapping[tuple[str, RepoPath], int], keep: Collection[str]
+) -> dict[tuple[str, RepoPath], int]:
+    folded: Counter[tuple[str, RepoPath]] = Counter()
+    for (team, path), n in team_repos.items():
+        folded[team if team in keep else OTHER_TEAM, path] += n
+    return dict(folded)

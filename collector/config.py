@@ -213,6 +213,18 @@ class GitHub(_Section):
     include_archived: bool = False
     rate_limit_reserve: float = Field(default=0.1, ge=0.0, lt=1.0)
 
+    @field_validator("token_env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        # Tokens have lower-case letters; a variable name that has them is most likely the
+        # token itself pasted here, which must then never be echoed (nor is it, here).
+        if value is not None and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+            raise ValueError(
+                "must be the NAME of an environment variable in capitals, such as GITHUB_TOKEN, "
+                "not the token itself"
+            )
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -414,10 +426,23 @@ def load(path: str | Path) -> Settings:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, [f"(file): cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, [f"(file): not UTF-8 text (byte {exc.start})"]) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise ConfigError(source, [f"{where}: not valid YAML: {exc}"]) from None
+        raise ConfigError(source, [yaml_problem(exc)]) from None
+    except RecursionError:  # PyYAML builds nested nodes recursively
+        raise ConfigError(source, ["(file): nested too deeply to read"]) from None
     return parse(raw, source)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what, never PyYAML's whole message: that quotes the line in error, which
+    may hold a secret pasted where a file name or a hash belongs."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+    what = ", ".join(
+        str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part
+    )
+    return f"{where}: not valid YAML: {what or 'cannot parse'}"

@@ -175,7 +175,7 @@ def _optional(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
     return family
 
 
-def collector_metrics(statuses: Iterable[SourceStatus]) -> Iterator[Metric]:
+def collector_metrics(statuses: Iterable[SourceStatus], dropped_teams: int = 0) -> Iterator[Metric]:
     labels = ["source", "kube_cluster"]
     up = _gauge("adoption_collector_up", "1 if the last poll of the source succeeded.", labels)
     last_success = _gauge(
@@ -206,9 +206,16 @@ def collector_metrics(statuses: Iterable[SourceStatus]) -> Iterator[Metric]:
     )
     complete = _gauge(
         "adoption_collector_poll_complete",
-        "1 if the last poll read everything; 0 if it failed or stopped early to keep the "
-        "GitHub rate-limit reserve.",
+        "1 if the last poll read everything; 0 if it failed or read only part (a kind RBAC "
+        "refused; a GitHub scan stopped at the rate-limit reserve, its deadline or "
+        "repositories GitHub could not return).",
         labels,
+    )
+    forbidden = _gauge(
+        "adoption_collector_list_forbidden",
+        "1 for each kind RBAC refused to list in the last successful poll of the cluster; "
+        "its workloads are left out of the figures.",
+        [*labels, "kind"],
     )
     parse_errors = CounterMetricFamily(
         "adoption_collector_parse_errors",
@@ -239,6 +246,8 @@ def collector_metrics(statuses: Iterable[SourceStatus]) -> Iterator[Metric]:
         if st.interval:
             interval.add_metric(key, st.interval)
         complete.add_metric(key, int(st.up and st.complete))
+        for kind in sorted(st.forbidden):
+            forbidden.add_metric([*key, kind], 1)
         if st.parse_errors_total is not None:
             parse_errors_by_source[st.source] = (
                 parse_errors_by_source.get(st.source, 0) + st.parse_errors_total
@@ -249,12 +258,20 @@ def collector_metrics(statuses: Iterable[SourceStatus]) -> Iterator[Metric]:
     for source, n in sorted(parse_errors_by_source.items()):
         parse_errors.add_metric([source], n)
     yield from (up, last_success, duration, errors, objects, skipped, interval, complete)
+    if forbidden.samples:  # only while something is refused: no empty family otherwise
+        yield forbidden
     # Only sources that read files, and only GitHub has rate limits: no empty families
     # for a collector that does not poll GitHub.
     if parse_errors.samples:
         yield parse_errors
     if remaining.samples:
         yield from (remaining, limit)
+    yield GaugeMetricFamily(
+        "adoption_collector_dropped_teams",
+        'Teams beyond limits.max_teams, whose series were folded into team="_other" in the '
+        "last computation; 0 normally.",
+        dropped_teams,
+    )
     info = _gauge(
         "adoption_collector_build_info", "The collector's version; always 1.", ["version"]
     )
@@ -273,7 +290,7 @@ class _Fixed(Collector):
 def render(snapshot: Snapshot | None, statuses: Iterable[SourceStatus]) -> bytes:
     """The full exposition text. Without a snapshot (nothing polled yet) only the collector's
     own metrics are rendered, so an empty start never reports 0% adoption."""
-    metrics = list(collector_metrics(statuses))
+    metrics = list(collector_metrics(statuses, snapshot.dropped_teams if snapshot else 0))
     if snapshot is not None:
         metrics[:0] = adoption_metrics(snapshot)
     registry = CollectorRegistry(auto_describe=False)

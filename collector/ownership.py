@@ -5,20 +5,35 @@ Pure functions, no I/O or state: they run for every workload of every poll.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from collector.model import Repository
 
-__all__ = ["namespace_team", "normalise_team", "repository_team", "workload_team"]
+__all__ = [
+    "MAX_TEAM_LENGTH",
+    "namespace_team",
+    "normalise_team",
+    "repository_team",
+    "workload_team",
+]
+
+# The longest Kubernetes object name. Label values stop at 63 characters; a catalog
+# owner or custom property longer than this is garbage, and a team name is repeated
+# in about nine series, so a 1 MiB one would be 9 MiB of exposition.
+MAX_TEAM_LENGTH = 253
+# JSON may escape lone surrogates ("\ud800"); no UTF-8 text, the exposition included, can hold one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def normalise_team(raw: str | None) -> str | None:
     """A team name, or a Backstage entity reference `[kind:][namespace/]name`, as
     its bare lower-cased name: `group:default/Payments` -> `payments`.
 
-    Returns None for None and for anything that is empty once the prefixes and
-    surrounding whitespace are gone, so callers can treat "no team" uniformly.
-    Non-ASCII characters are kept (`str.lower`, not `casefold`, so `ß` stays).
+    Returns None for None, for anything that is empty once the prefixes and
+    surrounding whitespace are gone, and for names over MAX_TEAM_LENGTH, so
+    callers can treat "no team" uniformly. Non-ASCII characters are kept
+    (`str.lower`, not `casefold`, so `ß` stays); a lone surrogate becomes U+FFFD.
     """
     if raw is None:
         return None
@@ -33,7 +48,9 @@ def normalise_team(raw: str | None) -> str | None:
     if slash != -1:
         ref = ref[slash + 1 :]
     name = ref.strip().lower()
-    return name or None
+    if not name or len(name) > MAX_TEAM_LENGTH:
+        return None
+    return name if name.isascii() else _SURROGATE.sub("\ufffd", name)
 
 
 def _first_team(labels: Mapping[str, str], label_keys: Sequence[str]) -> str | None:

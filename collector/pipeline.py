@@ -54,6 +54,7 @@ def kubernetes_sources(
             kinds=k8s.kinds,
             annotation_keys=matcher.annotation_keys,
             timeout=k8s.timeout,
+            poll_timeout=k8s.poll_timeout,
             page_size=k8s.page_size,
             namespaces=k8s.namespaces,
         )
@@ -139,12 +140,15 @@ class Pipeline:
             return False
         finished = self.clock()
         log.info(
-            "polled kubernetes cluster %s in %.2fs: %d namespaces, %d workloads, %d skipped",
+            "polled kubernetes cluster %s in %.2fs: %d namespaces, %d workloads, %d skipped%s",
             name,
             finished - started,
             len(observation.namespaces),
             len(observation.workloads),
             observation.skipped,
+            f"; partial, not allowed to list {', '.join(observation.forbidden)}"
+            if observation.forbidden
+            else "",
         )
         with self._lock:
             self._summaries[name] = summary
@@ -157,7 +161,10 @@ class Pipeline:
                 errors_total=errors,
                 objects=observation.objects,
                 skipped=observation.skipped,
+                # A kind RBAC refused is left out: the poll counts, but did not read everything.
+                complete=not observation.forbidden,
                 interval=self.settings.kubernetes.interval,
+                forbidden=observation.forbidden,
             )
         return True
 
@@ -210,7 +217,7 @@ class Pipeline:
             observation.org,
             finished - started,
             len(observation.repositories),
-            "" if observation.complete else " (stopped early: rate-limit reserve reached)",
+            "" if observation.complete else " (incomplete: see the warning above)",
             observation.parse_errors,
         )
         with self._lock:
@@ -240,7 +247,9 @@ class Pipeline:
         with self._lock:
             summaries = list(self._summaries.values())
             statuses = list(self._statuses.values())
-            first_seen, first_deploy = adoption.merge_evidence(summaries, self._repos)
+            first_seen, first_deploy = adoption.merge_evidence(
+                summaries, self._repos, self.state.history, self.settings
+            )
             try:
                 history = self.state.record(first_seen, first_deploy)
             except StateError as exc:
@@ -275,4 +284,5 @@ def _carry_over(previous: SourceStatus | None, failed: SourceStatus) -> SourceSt
         objects=previous.objects,
         skipped=previous.skipped,
         parse_errors_total=previous.parse_errors_total,
+        forbidden=previous.forbidden,
     )

@@ -6,9 +6,16 @@ import pytest
 
 from collector import adoption, rules
 from collector.config import Settings
-from collector.model import ClusterObservation, Namespace, Path, Workload
+from collector.model import (
+    ClusterObservation,
+    GitHubObservation,
+    Namespace,
+    Path,
+    RepoPath,
+    Workload,
+)
 from collector.state import TeamTimes
-from tests.records import GOLDEN, ns, settings, ts, wl
+from tests.records import GOLDEN, ns, repo, settings, ts, wl
 
 NOW = ts("2026-09-15")
 
@@ -253,3 +260,119 @@ def test_custom_targets() -> None:
     assert adoption.target_ratio(cfg, ts("2026-03-15")) is None
     assert adoption.target_ratio(cfg, ts("2026-04-01")) == 0.05
     assert adoption.target_ratio(cfg, ts("2026-09-01")) == 0.4
+
+
+def test_teams_beyond_max_teams_are_folded_but_every_team_counts_in_the_ratios() -> None:
+    cfg = settings(teams={"mandated": ["billing"]}, limits={"max_teams": 2})
+    history = {
+        "payments": TeamTimes(ts("2026-03-05"), None),
+        "search": TeamTimes(ts("2026-03-10"), None),
+    }
+    snap = compute(
+        cfg,
+        [ns("n")],
+        [
+            wl("n", "pay", labels={"team": "payments", **GOLDEN}),
+            wl("n", "idx", labels={"team": "search"}),
+            # Older than every other workload, yet new to the history: it ranks after it.
+            wl("n", "old", labels={"team": "aaa", **GOLDEN}, created="2025-01-01"),
+            wl("n", "ledger", labels={"team": "billing"}),  # configured: kept first
+            wl("n", "odd", labels={"team": "_Other"}),  # the reserved name is always folded
+        ],
+        history,
+    )
+    assert [(t.team, t.golden, t.shadow, t.adopted, t.mandated) for t in snap.teams] == [
+        ("_other", 1, 2, True, False),
+        ("billing", 0, 1, False, True),
+        ("payments", 1, 0, True, False),
+    ]
+    assert snap.dropped_teams == 3
+    assert (snap.active_teams, snap.adopted_teams, snap.ratio) == (5, 2, 2 / 5)
+    assert snap.voluntary_ratio == 2 / 4
+    # Folded teams have no history series: a bucket of teams has no onboarding date.
+    assert snap.history == (
+        adoption.TeamHistory("billing", None, None),
+        adoption.TeamHistory("payments", ts("2026-03-05"), None),
+    )
+
+
+@pytest.mark.parametrize(
+    ("max_teams", "kept"),
+    [
+        (1, {"configured"}),
+        (2, {"configured", "h-early"}),
+        (4, {"configured", "h-early", "h-late", "h-undated"}),
+        (5, {"configured", "h-early", "h-late", "h-undated", "n-old"}),
+        (6, {"configured", "h-early", "h-late", "h-undated", "n-old", "n-new-a"}),
+        (7, {"configured", "h-early", "h-late", "h-undated", "n-old", "n-new-a", "n-new-b"}),
+        (8, {"configured", "h-early", "h-late", "h-undated", "n-old", "n-new-a", "n-new-b", "n-x"}),
+        (
+            100,
+            {"configured", "h-early", "h-late", "h-undated", "n-old", "n-new-a", "n-new-b", "n-x"},
+        ),
+    ],
+)
+def test_which_teams_keep_their_label(max_teams: int, kept: set[str]) -> None:
+    cfg = settings(
+        teams={"onboarded": {"Configured": "2026-06-01"}}, limits={"max_teams": max_teams}
+    )
+    history = {
+        "h-late": TeamTimes(ts("2026-05-01"), None),
+        # This poll's evidence is earlier than the stored one, and counts.
+        "h-early": TeamTimes(ts("2026-06-01"), None),
+        "h-undated": TeamTimes(None, ts("2026-07-01")),
+    }
+    evidence = {
+        "h-early": ts("2026-04-01"),
+        "n-old": ts("2024-01-01"),
+        "n-new-b": ts("2026-08-01"),
+        "n-new-a": ts("2026-08-01"),
+        "configured": ts("2026-09-01"),
+    }
+    teams = {*history, *evidence, "n-x", "_other"}
+    assert set(adoption.kept_teams(teams, history, evidence.get, cfg)) == kept
+
+
+def test_repositories_of_folded_teams_are_folded() -> None:
+    cfg = settings(limits={"max_teams": 1})
+    observation = GitHubObservation(
+        "acme",
+        (
+            repo("acme/a", created="2026-03-10", workflows=(), property_team="payments"),
+            repo("acme/b", created="2026-04-10", property_team="search"),
+            repo("acme/c", created="2026-04-11", workflows=(), property_team="web"),
+        ),
+    )
+    repos = adoption.summarise_repositories(observation, rules.RepositoryMatcher(()))
+    seen, deploy = adoption.merge_evidence([], repos, {}, cfg)
+    assert (seen, deploy) == ({"payments": ts("2026-03-10")}, {})
+    history = {"payments": TeamTimes(seen["payments"], None)}
+    snap = adoption.compute([], history, cfg, NOW, repos)
+    assert snap.repos == {
+        ("payments", RepoPath.SHADOW): 1,
+        ("_other", RepoPath.OTHER): 1,
+        ("_other", RepoPath.SHADOW): 1,
+    }
+    assert snap.dropped_teams == 2
+
+
+def test_only_kept_teams_reach_the_history_and_the_choice_survives_the_write() -> None:
+    cfg = settings(limits={"max_teams": 2})
+    summary = summarise(
+        cfg,
+        [ns("n")],
+        [
+            wl("n", "a", labels={"team": "zeta"}, created="2026-03-02"),
+            wl("n", "b", labels={"team": "alpha"}, created="2026-03-03"),
+            wl("n", "c", labels={"team": "beta"}, created="2026-03-03"),
+            wl("n", "d", labels={"team": "gamma"}, created=None),
+        ],
+    )
+    history = {"old": TeamTimes(ts("2026-03-01"), None)}
+    seen, deploy = adoption.merge_evidence([summary], None, history, cfg)
+    assert (seen, deploy) == ({"zeta": ts("2026-03-02")}, {})
+    history["zeta"] = TeamTimes(seen["zeta"], None)
+    snap = adoption.compute([summary], history, cfg, NOW)
+    assert [t.team for t in snap.teams] == ["_other", "zeta"]
+    assert [h.team for h in snap.history] == ["old", "zeta"]
+    assert snap.dropped_teams == 3

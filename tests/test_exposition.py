@@ -105,10 +105,13 @@ adoption_collector_skipped_objects{kube_cluster="prod-us",source="kubernetes"} 0
 # HELP adoption_collector_poll_interval_seconds How often the source is polled (kubernetes.interval, github.interval).
 # TYPE adoption_collector_poll_interval_seconds gauge
 adoption_collector_poll_interval_seconds{kube_cluster="prod-eu",source="kubernetes"} 300.0
-# HELP adoption_collector_poll_complete 1 if the last poll read everything; 0 if it failed or stopped early to keep the GitHub rate-limit reserve.
+# HELP adoption_collector_poll_complete 1 if the last poll read everything; 0 if it failed or read only part (a kind RBAC refused; a GitHub scan stopped at the rate-limit reserve, its deadline or repositories GitHub could not return).
 # TYPE adoption_collector_poll_complete gauge
 adoption_collector_poll_complete{kube_cluster="prod-eu",source="kubernetes"} 1.0
 adoption_collector_poll_complete{kube_cluster="prod-us",source="kubernetes"} 0.0
+# HELP adoption_collector_dropped_teams Teams beyond limits.max_teams, whose series were folded into team="_other" in the last computation; 0 normally.
+# TYPE adoption_collector_dropped_teams gauge
+adoption_collector_dropped_teams 0.0
 # HELP adoption_collector_build_info The collector's version; always 1.
 # TYPE adoption_collector_build_info gauge
 adoption_collector_build_info{version="0.1.0"} 1.0
@@ -169,8 +172,13 @@ def test_nothing_polled_yet_renders_no_adoption_figures() -> None:
         "How often the source is polled (kubernetes.interval, github.interval).",
         "# TYPE adoption_collector_poll_interval_seconds gauge",
         "# HELP adoption_collector_poll_complete 1 if the last poll read everything; "
-        "0 if it failed or stopped early to keep the GitHub rate-limit reserve.",
+        "0 if it failed or read only part (a kind RBAC refused; a GitHub scan stopped at the "
+        "rate-limit reserve, its deadline or repositories GitHub could not return).",
         "# TYPE adoption_collector_poll_complete gauge",
+        "# HELP adoption_collector_dropped_teams Teams beyond limits.max_teams, whose series "
+        'were folded into team="_other" in the last computation; 0 normally.',
+        "# TYPE adoption_collector_dropped_teams gauge",
+        "adoption_collector_dropped_teams 0.0",
         "# HELP adoption_collector_build_info The collector's version; always 1.",
         "# TYPE adoption_collector_build_info gauge",
         'adoption_collector_build_info{version="0.1.0"} 1.0',
@@ -252,7 +260,7 @@ adoption_collector_skipped_objects{kube_cluster="",source="github"} 0.0
 # HELP adoption_collector_poll_interval_seconds How often the source is polled (kubernetes.interval, github.interval).
 # TYPE adoption_collector_poll_interval_seconds gauge
 adoption_collector_poll_interval_seconds{kube_cluster="",source="github"} 1800.0
-# HELP adoption_collector_poll_complete 1 if the last poll read everything; 0 if it failed or stopped early to keep the GitHub rate-limit reserve.
+# HELP adoption_collector_poll_complete 1 if the last poll read everything; 0 if it failed or read only part (a kind RBAC refused; a GitHub scan stopped at the rate-limit reserve, its deadline or repositories GitHub could not return).
 # TYPE adoption_collector_poll_complete gauge
 adoption_collector_poll_complete{kube_cluster="",source="github"} 0.0
 # HELP adoption_collector_parse_errors_total Files (catalog-info.yaml, workflows) that could not be parsed, since the start.
@@ -266,6 +274,9 @@ adoption_collector_github_rate_limit_remaining{resource="graphql"} 12.0
 # TYPE adoption_collector_github_rate_limit_limit gauge
 adoption_collector_github_rate_limit_limit{resource="core"} 5000.0
 adoption_collector_github_rate_limit_limit{resource="graphql"} 5000.0
+# HELP adoption_collector_dropped_teams Teams beyond limits.max_teams, whose series were folded into team="_other" in the last computation; 0 normally.
+# TYPE adoption_collector_dropped_teams gauge
+adoption_collector_dropped_teams 0.0
 # HELP adoption_collector_build_info The collector's version; always 1.
 # TYPE adoption_collector_build_info gauge
 adoption_collector_build_info{version="0.1.0"} 1.0

@@ -37,6 +37,14 @@ KEYS = ("team", "owner")
         ("default/", None),
         ("/", None),
         (":", None),
+        # JSON can escape a lone surrogate; no UTF-8 exposition can carry one.
+        ("pay\ud800ments", "pay\ufffdments"),
+        ("\U0001f680 Rockets", "\U0001f680 rockets"),
+        ('a "quoted"\\team\nname', 'a "quoted"\\team\nname'),
+        ("x" * 253, "x" * 253),
+        ("group:default/" + "x" * 253, "x" * 253),
+        ("x" * 254, None),  # no team name is this long: garbage, not a team
+        (" " * 300 + "payments", "payments"),
     ],
 )
 def test_normalise_team(raw: str | None, expected: str | None) -> None:
