@@ -4,35 +4,83 @@ One SQLite file. Times only ever move earlier: every write is a MIN against what
 is stored, in one transaction, so a deleted workload, a restart or a cluster that
 is down for a while can never erase or delay the evidence behind
 time-to-first-deploy.
+
+Crash safety: a new file is built under a temporary name and linked into place
+complete, so the state path never holds half a file; a schema upgrade is one
+transaction, after a copy of the old file is kept for a rollback. A file that
+cannot be read is refused (or, when configured, moved aside), never overwritten.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import os
 import sqlite3
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from collector import __version__
+
+log = logging.getLogger(__name__)
 
 # 'ADOP': marks the file as ours, so a foreign SQLite file is refused, not overwritten.
 APPLICATION_ID = 0x41444F50
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+OnUnreadable = Literal["fail", "keep_aside"]
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+# SQLite finds a database's journal by name: they must move with it, or never be replayed
+# into another file of the same name.
+COMPANIONS = ("-wal", "-shm", "-journal")
+
+_TEAMS = """
 CREATE TABLE teams (
     team TEXT PRIMARY KEY,
     first_seen REAL,      -- earliest creation time of the team's namespaces or workloads
-    first_deploy REAL     -- earliest creation time of a golden workload of the team
-) WITHOUT ROWID;
+    first_deploy REAL,    -- earliest creation time of a golden workload of the team
+    updated_at REAL       -- when either time last moved earlier; NULL: not since version 2
+) WITHOUT ROWID
 """
 
-# SQLite's min() returns NULL if either side is NULL; coalesce keeps the known one.
+# Which collector brought the file to which version, and when: the trail behind a
+# time-to-first-deploy that changed across an upgrade.
+_MIGRATIONS = """
+CREATE TABLE migrations (
+    version INTEGER PRIMARY KEY,   -- the schema version reached
+    from_version INTEGER,          -- the version upgraded from; NULL: the file was created
+    applied_at REAL NOT NULL,
+    collector_version TEXT NOT NULL
+)
+"""
+
+# The columns of every schema version this collector reads, table by table.
+_COLUMNS: dict[int, dict[str, tuple[str, ...]]] = {
+    1: {"teams": ("team", "first_seen", "first_deploy")},
+    2: {
+        "teams": ("team", "first_seen", "first_deploy", "updated_at"),
+        "migrations": ("version", "from_version", "applied_at", "collector_version"),
+    },
+}
+
+# SQLite's min() returns NULL if either side is NULL; coalesce keeps the known one. The
+# WHERE leaves a row (and its updated_at) alone unless one of its times really moves earlier
+# (9e999 is SQLite's infinity; a NULL newcomer compares as NULL, which is false).
 _UPSERT = """
-INSERT INTO teams (team, first_seen, first_deploy) VALUES (?, ?, ?)
+INSERT INTO teams (team, first_seen, first_deploy, updated_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (team) DO UPDATE SET
     first_seen = min(coalesce(teams.first_seen, excluded.first_seen),
                      coalesce(excluded.first_seen, teams.first_seen)),
     first_deploy = min(coalesce(teams.first_deploy, excluded.first_deploy),
-                       coalesce(excluded.first_deploy, teams.first_deploy))
+                       coalesce(excluded.first_deploy, teams.first_deploy)),
+    updated_at = excluded.updated_at
+WHERE excluded.first_seen < coalesce(teams.first_seen, 9e999)
+   OR excluded.first_deploy < coalesce(teams.first_deploy, 9e999)
 """
 
 
@@ -50,44 +98,222 @@ class StateError(Exception):
     """The state file cannot be used; the message names the file and the way out."""
 
 
-class StateStore:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"cannot open state file {self.path}: {exc}") from None
-        try:
-            self._prepare()
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StateError(
-                f"state file {self.path} is not a readable adoption-collector state ({exc}); "
-                "move it aside to start a new history, or restore it from a backup"
-            ) from None
+class _Unreadable(Exception):
+    """The file's content is not a state this collector can read (`reason` says why)."""
 
-    def _prepare(self) -> None:
-        db = self._db
-        application_id = db.execute("PRAGMA application_id").fetchone()[0]
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if tables == 0 and application_id == 0:
-            with db:
-                db.executescript(_SCHEMA)
-                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif application_id != APPLICATION_ID:
-            raise sqlite3.DatabaseError("it belongs to another application")
-        elif version != SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"schema version {version}, this collector reads version {SCHEMA_VERSION}"
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class StateStore:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        on_unreadable: OnUnreadable = "fail",
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 10.0,
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._busy_timeout = busy_timeout  # how long to wait for another process's lock
+        try:
+            self._db = self._open()
+        except _Unreadable as exc:
+            if on_unreadable != "keep_aside":
+                raise StateError(
+                    f"state file {self.path} is not a readable adoption-collector state: "
+                    f"{exc.reason}. Restore it from a backup, or set state.on_unreadable: "
+                    "keep_aside to move it aside and start a new history"
+                ) from None
+            try:
+                aside = _move_aside(self.path, "unreadable", clock())
+            except OSError as move:
+                raise StateError(
+                    f"state file {self.path} is not a readable adoption-collector state "
+                    f"({exc.reason}) and cannot be moved aside: {move.strerror or move}"
+                ) from None
+            log.warning(
+                "state file %s is not a readable adoption-collector state: %s; "
+                "moved it to %s and started a new history",
+                self.path,
+                exc.reason,
+                aside,
             )
-        # WAL keeps readers off the writer's back; FULL makes a committed write survive power loss.
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")
+            try:
+                self._db = self._open()
+            except _Unreadable as again:  # the file just built: not a problem of the old one
+                raise StateError(f"cannot create state file {self.path}: {again}") from None
         self._history = self.load()
         self._pending: dict[str, TeamTimes] = {}
+
+    # --- opening -----------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        """A connection to a checked state file at the current schema version."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                self._create()
+            _check_header(self.path)
+            version = self._check()
+            db = sqlite3.connect(
+                self.path.resolve().as_uri() + "?mode=rw",
+                uri=True,
+                timeout=self._busy_timeout,
+                check_same_thread=False,
+                isolation_level=None,  # transactions are explicit: see _transaction
+            )
+        except OSError as exc:
+            raise StateError(f"cannot open state file {self.path}: {exc.strerror or exc}") from None
+        except sqlite3.Error as exc:
+            raise self._sqlite_error(exc) from None
+        try:
+            # WAL keeps readers off the writer's back; FULL makes a commit survive power loss.
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            if version < SCHEMA_VERSION:
+                self._upgrade(db, version)
+        except sqlite3.Error as exc:
+            db.close()
+            raise self._sqlite_error(exc) from None
+        except OSError as exc:
+            db.close()
+            raise StateError(
+                f"cannot upgrade state file {self.path}: {exc.strerror or exc}"
+            ) from None
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _check(self) -> int:
+        """The schema version of the file, checked read-only: a file that is refused is
+        left exactly as it was (a read-write connection would checkpoint its WAL)."""
+        absent = [p for p in _companions(self.path) if not p.exists()]
+        db = sqlite3.connect(
+            self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=self._busy_timeout
+        )
+        try:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise _Unreadable(f"it is corrupt ({problems[0].splitlines()[-1]})")
+            application_id = db.execute("PRAGMA application_id").fetchone()[0]
+            if application_id != APPLICATION_ID:
+                raise _Unreadable(
+                    "it is an SQLite database of another application "
+                    f"(application_id {application_id:#010x}, ours is {APPLICATION_ID:#010x})"
+                )
+            version: int = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                # Never kept aside: the history in it is good, only this collector is too old.
+                raise StateError(
+                    f"state file {self.path} has schema version {version}, newer than the "
+                    f"version {SCHEMA_VERSION} this collector reads: this collector is older "
+                    "than the file; upgrade the collector. The file is left as it is, whatever "
+                    "state.on_unreadable says"
+                )
+            expected = _COLUMNS.get(version)
+            if expected is None:
+                raise _Unreadable(f"it has schema version {version}, which no release wrote")
+            if _tables(db) != expected:
+                raise _Unreadable(f"its tables are not those of schema version {version}")
+            return version
+        except sqlite3.DatabaseError as exc:
+            if _primary_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                raise _Unreadable(f"it is corrupt ({exc})") from None
+            raise
+        finally:
+            db.close()
+            # A read-only connection to a WAL file creates an empty -wal and -shm it cannot
+            # remove: remove them, so a refused file is left exactly as it was found.
+            # (A -wal with content is another process's, live: then nothing is ours.)
+            wal = self.path.with_name(self.path.name + "-wal")
+            if wal not in absent or not wal.exists() or wal.stat().st_size == 0:
+                for made in absent:
+                    made.unlink(missing_ok=True)
+
+    def _sqlite_error(self, exc: sqlite3.Error) -> StateError:
+        if _primary_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StateError(
+                f"state file {self.path} is locked by another process "
+                "(is another collector using it?)"
+            )
+        return StateError(f"cannot open state file {self.path}: {exc}")
+
+    def _create(self) -> None:
+        """Build a new file under a temporary name and link it into place complete."""
+        building = self.path.with_name(self.path.name + ".creating")
+        for leftover in (building, *_companions(building)):
+            leftover.unlink(missing_ok=True)  # a start killed while building; never history
+        orphans = [p.name for p in _companions(self.path) if p.exists()]
+        if orphans:
+            # A journal without its database (the file was deleted by hand) would be
+            # replayed into the new one: keep it, but out of the way.
+            aside = _move_aside(self.path, "orphaned", self._clock())
+            log.warning(
+                "state file %s is missing but not its journal files (%s); moved them aside "
+                "as %s-* and started a new history",
+                self.path,
+                ", ".join(orphans),
+                aside,
+            )
+        db = sqlite3.connect(building, isolation_level=None)
+        try:
+            with _transaction(db):
+                db.execute(_TEAMS)
+                db.execute(_MIGRATIONS)
+                db.execute(
+                    "INSERT INTO migrations VALUES (?, NULL, ?, ?)",
+                    (SCHEMA_VERSION, self._clock(), __version__),
+                )
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("PRAGMA journal_mode = WAL")
+        finally:
+            db.close()
+        _fsync(building)
+        try:
+            os.link(building, self.path)
+        except FileExistsError:
+            pass  # another process got there first: its file is checked like any other
+        except OSError:
+            os.replace(building, self.path)  # a filesystem without hard links
+        building.unlink(missing_ok=True)
+        _fsync(self.path.parent)
+
+    def _upgrade(self, db: sqlite3.Connection, version: int) -> None:
+        """Bring a file of an older schema to the current one, in one transaction, after
+        keeping a copy an older collector can still read."""
+        backup = _backup(db, self.path, version, self._clock())
+        with _transaction(db):
+            # Checked again under the write lock: an upgrade never runs twice.
+            if db.execute("PRAGMA user_version").fetchone()[0] != version:
+                return
+            for step in range(version, SCHEMA_VERSION):
+                _UPGRADES[step](db)
+            db.execute(
+                "INSERT INTO migrations VALUES (?, ?, ?, ?)",
+                (SCHEMA_VERSION, version, self._clock(), __version__),
+            )
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        log.info(
+            "upgraded state file %s from schema version %d to %d; the version %d file is "
+            "kept as %s for a rollback to an older collector",
+            self.path,
+            version,
+            SCHEMA_VERSION,
+            version,
+            backup,
+        )
+
+    # --- history -------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return version
 
     def load(self) -> dict[str, TeamTimes]:
         rows = self._db.execute("SELECT team, first_seen, first_deploy FROM teams")
@@ -104,7 +330,8 @@ class StateStore:
 
         Only evidence earlier than what is known is written, so a steady state
         costs no disk write. If the write fails, the evidence stays in memory and
-        pending, is retried on the next call, and StateError is raised.
+        pending, is retried on the next call, and StateError is raised. When this
+        returns, everything it returns is committed.
         """
         for team in first_seen.keys() | first_deploy.keys():
             seen, deploy = first_seen.get(team), first_deploy.get(team)
@@ -117,9 +344,12 @@ class StateStore:
                 self._history[team] = merged
                 self._pending[team] = merged
         if self._pending:
-            rows = [(t, v.first_seen, v.first_deploy) for t, v in sorted(self._pending.items())]
+            now = self._clock()
+            rows = [
+                (t, v.first_seen, v.first_deploy, now) for t, v in sorted(self._pending.items())
+            ]
             try:
-                with self._db:
+                with _transaction(self._db):
                     self._db.executemany(_UPSERT, rows)
             except sqlite3.Error as exc:
                 raise StateError(f"cannot write state file {self.path}: {exc}") from None
@@ -128,3 +358,104 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _upgrade_1_to_2(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE teams ADD COLUMN updated_at REAL")
+    db.execute(_MIGRATIONS)
+
+
+# Step n brings a file from version n to n + 1, inside the upgrade's one transaction.
+_UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {1: _upgrade_1_to_2}
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    # IMMEDIATE takes the write lock up front, so a busy file fails here, not mid-way.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _primary_code(exc: sqlite3.Error) -> int:
+    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def _check_header(path: Path) -> None:
+    with path.open("rb") as f:
+        header = f.read(len(_SQLITE_MAGIC))
+    if not header:
+        raise _Unreadable("it is empty (0 bytes)")
+    if header != _SQLITE_MAGIC:
+        raise _Unreadable("it is not an SQLite database")
+
+
+def _tables(db: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
+    names = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).fetchall()
+    return {
+        name: tuple(row[1] for row in db.execute("SELECT * FROM pragma_table_info(?)", (name,)))
+        for (name,) in names
+    }
+
+
+def _companions(path: Path) -> list[Path]:
+    return [path.with_name(path.name + suffix) for suffix in COMPANIONS]
+
+
+def _free_name(path: Path, tag: str) -> Path:
+    """`<name>.<tag>`, numbered if that name (or one of its journals) is taken: never overwrite."""
+    candidate, n = path.with_name(f"{path.name}.{tag}"), 1
+    while any(p.exists() for p in (candidate, *_companions(candidate))):
+        n += 1
+        candidate = path.with_name(f"{path.name}.{tag}.{n}")
+    return candidate
+
+
+def _stamp(when: float) -> str:
+    return dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _move_aside(path: Path, label: str, when: float) -> Path:
+    """Rename the file and its journals to `<name>.<label>-<UTC time>`; returns the new name."""
+    target = _free_name(path, f"{label}-{_stamp(when)}")
+    # Journals first: a crash in between leaves the database where it was, not a journal
+    # that the next start would replay into a new file.
+    for source, moved in zip(_companions(path), _companions(target), strict=True):
+        if source.exists():
+            os.rename(source, moved)
+    if path.exists():
+        os.rename(path, target)
+    _fsync(path.parent)
+    return target
+
+
+def _backup(db: sqlite3.Connection, path: Path, version: int, when: float) -> Path:
+    """A consistent copy of the file as it is, as `<name>.schema-v<version>-<UTC time>`."""
+    partial = path.with_name(path.name + ".backup-partial")
+    for leftover in (partial, *_companions(partial)):
+        leftover.unlink(missing_ok=True)  # a start killed while copying
+    db.execute("VACUUM INTO ?", (str(partial),))
+    _fsync(partial)
+    target = _free_name(path, f"schema-v{version}-{_stamp(when)}")
+    os.rename(partial, target)
+    _fsync(path.parent)
+    return target
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file, or a directory's entries (a rename or link is durable only then)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        # Some filesystems cannot flush a directory; a file they can, and must.
+        if not path.is_dir():
+            raise
+    finally:
+        os.close(fd)

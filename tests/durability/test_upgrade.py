@@ -1,0 +1,120 @@
+"""Schema version 2 and the upgrade from version 1, the version release 0.1.0 wrote."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from collector import __version__
+from collector.state import SCHEMA_VERSION, StateStore, TeamTimes
+from tests.durability.v1 import read_rows, write_v1
+
+T_UPGRADE = 1_780_000_000.0  # 2026-05-28T20:26:40Z
+V1_ROWS = [
+    ("billing", 1_769_904_000.0, None),
+    ("payments", 1_773_100_800.0, 1_775_001_600.0),
+    ("search", None, 1_780_272_000.0),
+]
+
+
+def columns(path: Path) -> dict[str, list[str]]:
+    with sqlite3.connect(path) as db:
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        result = {t: [r[1] for r in db.execute(f"PRAGMA table_info({t})")] for t in tables}
+    db.close()
+    return result
+
+
+def query(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute(sql).fetchall()
+    db.close()
+    return rows
+
+
+def test_a_new_file_is_created_at_the_current_version(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    StateStore(path, clock=lambda: T_UPGRADE).close()
+    assert SCHEMA_VERSION == 2
+    assert query(path, "PRAGMA user_version") == [(2,)]
+    assert query(path, "PRAGMA application_id") == [(0x41444F50,)]
+    assert query(path, "PRAGMA journal_mode") == [("wal",)]
+    assert columns(path) == {
+        "teams": ["team", "first_seen", "first_deploy", "updated_at"],
+        "migrations": ["version", "from_version", "applied_at", "collector_version"],
+    }
+    # from_version NULL: created at version 2, not upgraded to it.
+    assert query(path, "SELECT * FROM migrations") == [(2, None, T_UPGRADE, __version__)]
+    # Built under a temporary name and linked into place: nothing else is left.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
+
+
+def test_a_v1_file_upgrades_with_every_time_intact(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    write_v1(path, V1_ROWS)
+
+    store = StateStore(path, clock=lambda: T_UPGRADE)
+    assert store.schema_version == 2
+    assert store.history == {
+        "billing": TeamTimes(1_769_904_000.0, None),
+        "payments": TeamTimes(1_773_100_800.0, 1_775_001_600.0),
+        "search": TeamTimes(None, 1_780_272_000.0),
+    }
+    store.close()
+
+    assert columns(path) == {
+        "teams": ["team", "first_seen", "first_deploy", "updated_at"],
+        "migrations": ["version", "from_version", "applied_at", "collector_version"],
+    }
+    assert query(path, "SELECT * FROM migrations") == [(2, 1, T_UPGRADE, __version__)]
+    # When these times last moved is unknown: they predate the column.
+    assert query(path, "SELECT team, updated_at FROM teams ORDER BY team") == [
+        ("billing", None),
+        ("payments", None),
+        ("search", None),
+    ]
+    # A copy of the version 1 file stays next to it: what a rollback to 0.1.0 needs.
+    backup = tmp_path / "state.db.schema-v1-20260528T202640Z"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db", backup.name]
+    assert query(backup, "PRAGMA user_version") == [(1,)]
+    assert columns(backup) == {"teams": ["team", "first_seen", "first_deploy"]}
+    assert read_rows(backup) == V1_ROWS
+
+
+def test_the_upgrade_runs_once(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    write_v1(path, V1_ROWS)
+    StateStore(path, clock=lambda: T_UPGRADE).close()
+    reopened = StateStore(path, clock=lambda: T_UPGRADE + 60)
+    assert reopened.history["payments"] == TeamTimes(1_773_100_800.0, 1_775_001_600.0)
+    reopened.close()
+    assert query(path, "SELECT * FROM migrations") == [(2, 1, T_UPGRADE, __version__)]
+    assert len(list(tmp_path.glob("state.db.schema-v1-*"))) == 1
+
+
+def test_an_upgraded_file_records_like_a_new_one(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    write_v1(path, V1_ROWS)
+    store = StateStore(path, clock=lambda: T_UPGRADE)
+    store.record({"payments": 1_773_000_000.0, "billing": 1_769_999_999.0}, {"new": 1.0})
+    store.close()
+    assert query(path, "SELECT * FROM teams ORDER BY team") == [
+        ("billing", 1_769_904_000.0, None, None),  # later evidence: not a change
+        ("new", None, 1.0, T_UPGRADE),
+        ("payments", 1_773_000_000.0, 1_775_001_600.0, T_UPGRADE),
+        ("search", None, 1_780_272_000.0, None),
+    ]
+
+
+def test_a_v1_file_left_by_a_killed_upgrade_copy_is_upgraded(tmp_path: Path) -> None:
+    # A start killed while copying the version 1 file leaves a partial copy: the next
+    # start replaces it with a whole one and upgrades.
+    path = tmp_path / "state.db"
+    write_v1(path, V1_ROWS)
+    (tmp_path / "state.db.backup-partial").write_bytes(b"SQLite format 3\x00" + b"\x00" * 50)
+    StateStore(path, clock=lambda: T_UPGRADE).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "state.db",
+        "state.db.schema-v1-20260528T202640Z",
+    ]
+    assert read_rows(tmp_path / "state.db.schema-v1-20260528T202640Z") == V1_ROWS
