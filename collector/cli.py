@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from collections.abc import Sequence
 
-from collector import __version__, config
+from collector import __version__, config, webconfig
 from collector.pipeline import Pipeline
-from collector.service import Service
+from collector.service import Service, stop_on_signals
 from collector.state import StateError, StateStore
 
 log = logging.getLogger("collector")
@@ -48,20 +49,39 @@ def _pipeline(path: str) -> Pipeline | None:
     if settings is None:
         return None
     try:
-        state = StateStore(settings.state.path)
+        state = StateStore(settings.state.path, on_unreadable=settings.state.on_unreadable)
     except StateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
     return Pipeline(settings, state)
 
 
+def _web_config(settings: config.Settings) -> tuple[bool, webconfig.WebConfig | None]:
+    """(False, None) after saying why on stderr; (True, None) when no web config is set."""
+    path = settings.server.web_config_file
+    if path is None:
+        return True, None
+    try:
+        return True, webconfig.load(path)
+    except webconfig.WebConfigError as exc:
+        print(f"{exc.source}: invalid web configuration (server.web_config_file)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return False, None
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _load(args.file)
     if settings is None:
         return EXIT_CONFIG
+    ok, web = _web_config(settings)
+    if not ok:
+        return EXIT_CONFIG
     clusters = len(settings.kubernetes.clusters)
     paths = len(settings.golden_paths)
     print(f"{args.file}: ok ({clusters} cluster(s), {paths} golden path(s))")
+    if web is not None:
+        print(f"{web.path}: web config ok ({web.summary()})")
     return EXIT_OK
 
 
@@ -79,12 +99,18 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    stopping = threading.Event()
+    stop_on_signals(stopping)
     pipeline = _pipeline(args.config)
     if pipeline is None:
         return EXIT_CONFIG
     server = pipeline.settings.server
+    ok, web = _web_config(pipeline.settings)
+    if not ok:
+        pipeline.close()
+        return EXIT_CONFIG
     try:
-        service = Service(pipeline, server.host, server.port)
+        service = Service(pipeline, server.host, server.port, web, stopping=stopping)
     except OSError as exc:
         pipeline.close()
         print(f"error: cannot listen on {server.listen}: {exc.strerror}", file=sys.stderr)

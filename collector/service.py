@@ -1,4 +1,5 @@
-"""The long-running service: scheduled polls, the HTTP endpoints, and a clean stop on signals."""
+"""The long-running service: scheduled polls, the HTTP server (collector.http), and a clean stop
+on signals."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from collector import exporter
+from collector.http import MetricsServer
 from collector.pipeline import Pipeline
+from collector.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -24,65 +24,31 @@ log = logging.getLogger(__name__)
 STOP_WAIT_SECONDS = 8.0
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: MetricsServer
-    server_version = "adoption-collector"
-    sys_version = ""
-    protocol_version = "HTTP/1.1"
+def stop_on_signals(stopping: threading.Event) -> None:
+    """SIGTERM and SIGINT set `stopping`. Installed before the state is opened, so a
+    signal during start-up still ends in a clean stop (exit 0), not Python's default."""
 
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        pipeline = self.server.pipeline
-        if path == "/metrics":
-            self._send(HTTPStatus.OK, pipeline.exposition.latest, exporter.CONTENT_TYPE)
-        elif path == "/healthz":
-            self._send(HTTPStatus.OK, b"ok\n")
-        elif path == "/readyz":
-            if pipeline.ready:
-                self._send(HTTPStatus.OK, b"ready\n")
-            else:
-                self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"first poll not done\n")
-        elif path == "/":
-            self._send(
-                HTTPStatus.OK,
-                b'<html><body><h1>adoption-collector</h1><a href="/metrics">metrics</a>'
-                b"</body></html>\n",
-                "text/html; charset=utf-8",
-            )
-        else:
-            self._send(HTTPStatus.NOT_FOUND, b"not found\n")
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stopping.set()
 
-    def do_HEAD(self) -> None:
-        self.do_GET()
-
-    def _send(
-        self, status: HTTPStatus, body: bytes, content_type: str = "text/plain; charset=utf-8"
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        # Scrapes every 15-60 s would drown the log; only errors are worth a line.
-        pass
-
-
-class MetricsServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, host: str, port: int, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        super().__init__((host, port), _Handler)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
 
 class Service:
-    def __init__(self, pipeline: Pipeline, host: str, port: int) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        host: str,
+        port: int,
+        web: WebConfig | None = None,
+        *,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.pipeline = pipeline
-        self.server = MetricsServer(host, port, pipeline)
-        self.stopping = threading.Event()
+        self.server = MetricsServer(host, port, pipeline, web)
+        self.stopping = stopping if stopping is not None else threading.Event()
         self._running = 0  # polls in flight, guarded by _idle_lock
         self._idle_lock = threading.Condition()
         self.scheduler = BackgroundScheduler(timezone="UTC")
@@ -107,10 +73,7 @@ class Service:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        if isinstance(host, bytes):
-            host = host.decode()
-        return f"http://{host}:{port}"
+        return self.server.url
 
     @contextmanager
     def _polling(self) -> Iterator[bool]:
@@ -150,7 +113,12 @@ class Service:
     def start(self) -> None:
         threading.Thread(target=self.server.serve_forever, name="http", daemon=True).start()
         self.scheduler.start()
-        log.info("serving metrics on %s/metrics", self.url)
+        web = self.server.web_config()
+        log.info(
+            "serving metrics on %s/metrics (%s)",
+            self.url,
+            web.summary() if web else "no web config: plain HTTP, no auth",
+        )
 
     def stop(self) -> None:
         """Stop polling and serving; wait briefly for a poll in flight so state stays consistent."""
@@ -171,12 +139,12 @@ class Service:
         log.info("stopped")
 
     def run_until_signalled(self) -> None:
-        def on_signal(signum: int, _frame: FrameType | None) -> None:
-            log.info("received %s, stopping", signal.Signals(signum).name)
-            self.stopping.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        stop_on_signals(self.stopping)
+        if self.stopping.is_set():  # signalled while starting up: nothing to wait for
+            self.server.server_close()
+            self.pipeline.close()
+            log.info("stopped")
+            return
         self.start()
         while not self.stopping.wait(1.0):
             pass

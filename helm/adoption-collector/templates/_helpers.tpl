@@ -98,6 +98,24 @@ them in step.
 {{- define "adoption-collector.configDir" -}}/etc/adoption-collector{{- end -}}
 {{- define "adoption-collector.stateDir" -}}/var/lib/adoption-collector{{- end -}}
 {{- define "adoption-collector.githubAppKeyFile" -}}github-app-private-key.pem{{- end -}}
+{{- /* Its own directory, not one under configDir: a mount point inside another read-only
+volume needs the runtime to create a directory there, which some runtimes refuse. */ -}}
+{{- define "adoption-collector.webConfigDir" -}}/etc/adoption-collector-web{{- end -}}
+
+{{/*
+Whether the pod serves through a web-config file ("true" or ""), after checking that the
+webConfig values agree with each other.
+*/}}
+{{- define "adoption-collector.webConfig" -}}
+{{- if .Values.webConfig.existingSecret -}}
+{{- if and .Values.webConfig.requireClientCertificates (not .Values.webConfig.tls) -}}
+{{- fail "webConfig.requireClientCertificates needs webConfig.tls: client certificates are part of the TLS handshake" -}}
+{{- end -}}
+true
+{{- else if or .Values.webConfig.tls .Values.webConfig.requireClientCertificates -}}
+{{- fail "webConfig.tls and webConfig.requireClientCertificates describe the web-config file in webConfig.existingSecret; set it too" -}}
+{{- end -}}
+{{- end -}}
 
 {{/*
 The workload kinds the collector tracks: config.kubernetes.kinds, or the collector's default
@@ -171,8 +189,8 @@ Secret).
 
 {{/*
 The collector's config file: .Values.config verbatim, merged with the keys the chart manages
-(state path, listen address, default in-cluster cluster, namespaced-RBAC namespaces and the
-GitHub credential). Any key of the collector's config schema can be set under .Values.config;
+(state path, listen address and web-config file, default in-cluster cluster, namespaced-RBAC
+namespaces and the GitHub credential). Any key of the collector's config schema can be set under .Values.config;
 the collector validates the result at start (and `adoption-collector check-config` offline).
 */}}
 {{- define "adoption-collector.config" -}}
@@ -186,10 +204,14 @@ the collector validates the result at start (and `adoption-collector check-confi
 {{- fail "config.state is managed by the chart (the state lives on the persistence volume); remove it" -}}
 {{- end -}}
 {{- if hasKey $config "server" -}}
-{{- fail "config.server is managed by the chart (use service.port); remove it" -}}
+{{- fail "config.server is managed by the chart (use service.port), the web config too (use webConfig); remove it" -}}
 {{- end -}}
 {{- $_ = set $config "state" (dict "path" (printf "%s/state.db" (include "adoption-collector.stateDir" .))) -}}
-{{- $_ = set $config "server" (dict "listen" (printf "0.0.0.0:%d" (int .Values.service.port))) -}}
+{{- $server := dict "listen" (printf "0.0.0.0:%d" (int .Values.service.port)) -}}
+{{- if include "adoption-collector.webConfig" . -}}
+{{- $_ = set $server "web_config_file" (printf "%s/%s" (include "adoption-collector.webConfigDir" .) .Values.webConfig.existingSecretKey) -}}
+{{- end -}}
+{{- $_ = set $config "server" $server -}}
 
 {{- $kube := deepCopy (get $config "kubernetes" | default dict) -}}
 {{- if not $kube.clusters -}}
