@@ -8,8 +8,9 @@ from typing import Any
 import yaml
 
 from collector.simulator.kube import KubeSimulator
+from tests.conftest import CANARY
 
-TOKEN = "canary-token-3f9a1c"  # must never show up in any output
+TOKEN = CANARY  # must never show up in any output
 
 
 def managed(manager: str, time: str) -> list[dict[str, Any]]:

@@ -1,7 +1,15 @@
-"""Shared fixtures. The simulator ones start a real HTTP server on loopback per test."""
+"""Shared fixtures. The simulator ones start a real HTTP server on loopback per test.
+
+Every credential the tests hand to the collector is one canary secret, fresh for each test
+run, and every test fails if the canary shows up in any log record: a token that leaks
+through a new error path is caught by whichever test happens to take that path.
+"""
 
 from __future__ import annotations
 
+import logging
+import secrets
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +17,62 @@ import pytest
 
 from collector.simulator.kube import KubeSimulator
 
-SIM_TOKEN = "sim-token-5ecr3t-do-not-log"
+# A fixed prefix keeps a leak recognisable in any output; the random part makes sure no
+# fixture or expected text can contain it by accident.
+CANARY_PREFIX = "canary-"
+CANARY = CANARY_PREFIX + secrets.token_hex(12)
+SIM_TOKEN = CANARY
+
+# In-process runs of inner pytest sessions (the detector's own test) need pytester.
+pytest_plugins = ["pytester"]
+
+
+class CanaryWatch(logging.Handler):
+    """Collects every log record whose text (message, exception, stack) holds the canary."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            parts = [record.getMessage()]
+        except Exception:  # a broken format string still carries its raw parts
+            parts = [str(record.msg), repr(record.args)]
+        if record.exc_info and record.exc_info[1] is not None:
+            parts.extend(traceback.format_exception(*record.exc_info))
+        if record.exc_text:
+            parts.append(record.exc_text)
+        if record.stack_info:
+            parts.append(record.stack_info)
+        text = "\n".join(parts)
+        if CANARY in text:
+            shown = text.replace(CANARY, "<CANARY>")
+            self.leaks.append(f"{record.name} {record.levelname}: {shown}")
+
+    def take(self) -> list[str]:
+        """The leaks so far, forgotten: a test that provokes one on purpose claims it."""
+        taken, self.leaks = self.leaks, []
+        return taken
+
+
+@pytest.fixture(autouse=True)
+def canary_watch() -> Iterator[CanaryWatch]:
+    """Every record at DEBUG and up, from every logger and thread, during the whole test."""
+    root = logging.getLogger()
+    watch = CanaryWatch()
+    level = root.level
+    root.addHandler(watch)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield watch
+    finally:
+        root.setLevel(level)
+        root.removeHandler(watch)
+    if watch.leaks:
+        pytest.fail(
+            "the canary token appeared in the log:\n" + "\n".join(watch.leaks), pytrace=False
+        )
 
 
 @pytest.fixture

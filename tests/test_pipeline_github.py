@@ -14,9 +14,10 @@ from collector.simulator.github import GitHubSimulator
 from collector.simulator.kube import KubeSimulator
 from collector.state import StateStore
 from tests.cluster import TOKEN, seed_small, write_config
+from tests.conftest import CANARY
 
 NOW = 1789466400.0  # 2026-09-15T10:00:00Z
-GITHUB_TOKEN = "ghp_pipeline0canary"
+GITHUB_TOKEN = CANARY
 TEMPLATE = "acme/service-template"
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from collector.simulator.github import GitHubSimulator
 from collector.simulator.kube import KubeSimulator
 from tests.cluster import TOKEN, seed_small, write_config
+from tests.conftest import CANARY
 from tests.records import parse_samples
 
 
@@ -124,7 +125,7 @@ def test_sigterm_during_a_slow_poll_still_exits_within_10s(tmp_path: Path) -> No
 
 
 def test_github_scan_with_new_links_repolls_the_clusters(tmp_path: Path) -> None:
-    github_token = "ghp_service0canary"
+    github_token = CANARY
     with KubeSimulator(token=TOKEN) as sim, GitHubSimulator(token=github_token) as org:
         seed_small(sim)
         sim.add_workload(

@@ -49,6 +49,70 @@ def test_only_state_and_tmp_are_writable(any_case: Rendered) -> None:
     assert [v for v in volumes.values() if "hostPath" in v] == []
 
 
+def test_no_container_escapes_the_lock_down(any_case: Rendered) -> None:
+    pod = any_case.pod
+    # One container: no init container or sidecar with a context of its own.
+    assert [c["name"] for c in pod["containers"]] == ["collector"]
+    assert "initContainers" not in pod
+    assert "ephemeralContainers" not in pod
+    for key in ("hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace"):
+        assert key not in pod, key
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["runAsGroup"] != 0
+    assert "privileged" not in any_case.container["securityContext"]
+    assert "ports" not in any_case.container or all(
+        "hostPort" not in port for port in any_case.container["ports"]
+    )
+
+
+def test_the_state_file_lives_on_the_writable_state_volume(any_case: Rendered) -> None:
+    state = any_case.config["state"]["path"]
+    assert state == f"{WRITABLE['state']}/state.db"
+    # Every other path the collector is given is only read (config, kubeconfigs, App key).
+    mounts = {m["mountPath"]: m for m in any_case.container["volumeMounts"]}
+    read_only = [path for path, mount in mounts.items() if mount.get("readOnly")]
+    assert all(not state.startswith(f"{path}/") for path in read_only)
+
+
+def test_the_only_secrets_the_pod_can_read_are_its_github_credential(any_case: Rendered) -> None:
+    container, pod = any_case.container, any_case.pod
+    env_secrets = [
+        (e["name"], e["valueFrom"]["secretKeyRef"]["name"])
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    ]
+    assert "envFrom" not in container  # never a whole Secret as environment
+    volume_secrets = [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v]
+    projected = [
+        source["secret"]["name"]
+        for v in pod["volumes"]
+        if "projected" in v
+        for source in v["projected"]["sources"]
+        if "secret" in source
+    ]
+    github = f"{FULLNAME}-github"
+    assert env_secrets in ([], [("GITHUB_TOKEN", github)])
+    assert projected in ([], [github])
+    # A user's extraVolumes (the kubeconfigs of remote clusters) are the only other ones.
+    assert volume_secrets in ([], ["adoption-collector-kubeconfigs"])
+    assert not (env_secrets and projected)  # a token or an App key, never both
+    # No service account token is projected by hand; the automounted one is the only one.
+    assert not any(
+        "serviceAccountToken" in source
+        for v in pod["volumes"]
+        if "projected" in v
+        for source in v["projected"]["sources"]
+    )
+
+
+def test_the_service_account_token_is_mounted_only_when_wanted() -> None:
+    # Only remote clusters (kubeconfigs): the in-cluster token is not needed and not mounted.
+    values = merged(LAUNCH, {"serviceAccount": {"automountServiceAccountToken": False}})
+    rendered = render(values)
+    assert rendered.pod["automountServiceAccountToken"] is False
+    assert rendered.one("ServiceAccount")["automountServiceAccountToken"] is False
+
+
 def test_default_deployment(default: Rendered) -> None:
     deployment = default.deployment
     assert deployment["spec"]["replicas"] == 1

@@ -10,12 +10,14 @@ from tests.helm.chart import (
     LAUNCH,
     NAMESPACE,
     NAMESPACED,
+    ROOT,
     Doc,
     Rendered,
     merged,
     render,
     rules,
 )
+from tests.security import privilege
 
 READ = ("get", "list", "watch")
 RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
@@ -152,22 +154,63 @@ def _all_rbac(rendered: Rendered) -> list[Doc]:
 
 
 def test_no_object_grants_more_than_read(any_case: Rendered) -> None:
-    roles = [d for d in _all_rbac(any_case) if d["kind"] in ("ClusterRole", "Role")]
-    assert roles
-    allowed = (
-        {("", "namespaces")}
-        | {("apps", r) for r in ("deployments", "statefulsets", "daemonsets")}
-        | {("batch", r) for r in ("cronjobs", "jobs")}
-    )
+    assert any_case.all("ClusterRole")
+    assert privilege.problems(any_case.docs) == []
+
+
+@pytest.mark.parametrize("kind", privilege.KIND_RESOURCES)
+@pytest.mark.parametrize("namespaced", [False, True], ids=["cluster-wide", "namespaced"])
+def test_each_kind_alone_grants_read_on_its_resource_and_nothing_else(
+    kind: str, namespaced: bool
+) -> None:
+    values = merged(LAUNCH, {"config": {"kubernetes": {"kinds": [kind]}}})
+    rendered = render(merged(values, NAMESPACED) if namespaced else values)
+    group, resource = privilege.KIND_RESOURCES[kind]
+    assert privilege.problems(rendered.docs) == []
+    if not namespaced:
+        assert privilege.grants(rendered.docs) == set(
+            grants([("", "namespaces"), (group, resource)])
+        )
+        return
+    # Cluster-wide, only `get` on the named namespace objects; the kind's read only per namespace.
+    assert rendered.one("ClusterRole")["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["namespaces"],
+            "resourceNames": ["team-a", "team-b"],
+            "verbs": ["get"],
+        }
+    ]
+    roles = rendered.all("Role")
+    assert [r["metadata"]["namespace"] for r in roles] == ["team-a", "team-b"]
     for role in roles:
-        for rule in role["rules"]:
-            # Exactly these keys: no nonResourceURLs, no aggregation.
-            assert set(rule) <= {"apiGroups", "resources", "verbs", "resourceNames"}
-            assert set(rule["verbs"]) <= set(READ)
-            for field in ("apiGroups", "resources", "verbs"):
-                assert "*" not in rule[field]
-            assert "secrets" not in rule["resources"]
-            assert {(g, r) for g in rule["apiGroups"] for r in rule["resources"]} <= allowed
+        assert privilege.grants([role]) == set(grants([(group, resource)]))
+
+
+def test_the_readme_lists_exactly_what_the_chart_grants(default: Rendered) -> None:
+    """The README's RBAC table is what operators approve: it must not drift from the chart."""
+    section = (ROOT / "README.md").read_text().split("\n### RBAC\n", 1)[1].split("\n#", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    header = [cell.strip().lower() for cell in table[0].strip("|").split("|")]
+    listed: set[tuple[str, str, str]] = set()
+    per_kind: dict[str, set[tuple[str, str, str]]] = {}
+    for line in table[2:]:
+        row = dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")), strict=True))
+        kind = row["kind"]
+        if kind != "(always)" and kind not in privilege.KIND_RESOURCES:
+            continue  # a note row, e.g. the namespaced mode
+        group = row["api group"].strip("`").strip('"')
+        resource = row["resource"].strip("`")
+        # Without a verbs column the section says get, list and watch for every row.
+        verbs = [v.strip(" `") for v in row.get("verbs", "get, list, watch").split(",")]
+        found = {(group, resource, verb) for verb in verbs}
+        listed |= found
+        if kind != "(always)":
+            per_kind[kind] = found
+    assert listed == privilege.grants(default.docs)
+    assert {kind: {(g, r) for g, r, _ in found} for kind, found in per_kind.items()} == {
+        kind: {resource} for kind, resource in privilege.KIND_RESOURCES.items()
+    }
 
 
 def test_rbac_create_false_renders_no_rbac() -> None:
