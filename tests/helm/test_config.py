@@ -59,7 +59,7 @@ def test_default_config_is_exactly_values_config_plus_the_managed_keys(default: 
         },
         "limits": {"max_teams": 2000},
         "golden_paths": [],
-        "state": {"path": "/var/lib/adoption-collector/state.db"},
+        "state": {"path": "/var/lib/adoption-collector/state.db", "on_unreadable": "fail"},
         "server": {"listen": "0.0.0.0:9853"},
     }
     # The values' defaults are the collector's own: the chart changes nothing by restating them.
@@ -77,6 +77,15 @@ def test_default_config_is_exactly_values_config_plus_the_managed_keys(default: 
 def test_cluster_name_names_the_default_cluster() -> None:
     rendered = render(merged(LAUNCH, {"clusterName": "prod-eu"}))
     assert rendered.config["kubernetes"]["clusters"] == [{"name": "prod-eu", "in_cluster": True}]
+
+
+def test_persistence_on_unreadable_sets_the_state_policy() -> None:
+    rendered = render(merged(LAUNCH, {"persistence": {"onUnreadable": "keep_aside"}}))
+    assert rendered.config["state"] == {
+        "path": "/var/lib/adoption-collector/state.db",
+        "on_unreadable": "keep_aside",
+    }
+    assert config.parse(rendered.config).state.on_unreadable == "keep_aside"
 
 
 def test_everything_config_keeps_every_user_key(everything: Rendered) -> None:

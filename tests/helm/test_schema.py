@@ -30,6 +30,10 @@ SCHEMA: dict[str, Any] = json.loads((CHART_DIR / "values.schema.json").read_text
         ),
         ({"rbac": {"namespaces": "team-a"}}, "at '/rbac/namespaces': got string, want array"),
         (
+            {"persistence": {"onUnreadable": "delete"}},
+            "at '/persistence/onUnreadable': value must be one of 'fail', 'keep_aside'",
+        ),
+        (
             {"config": {"kubernetes": {"kinds": ["Deployment", "Pod"]}}},
             "at '/config/kubernetes/kinds/1': value must be one of 'Deployment', 'StatefulSet'",
         ),

@@ -206,7 +206,7 @@ the collector validates the result at start (and `adoption-collector check-confi
 {{- if hasKey $config "server" -}}
 {{- fail "config.server is managed by the chart (use service.port), the web config too (use webConfig); remove it" -}}
 {{- end -}}
-{{- $_ = set $config "state" (dict "path" (printf "%s/state.db" (include "adoption-collector.stateDir" .))) -}}
+{{- $_ = set $config "state" (dict "path" (printf "%s/state.db" (include "adoption-collector.stateDir" .)) "on_unreadable" .Values.persistence.onUnreadable) -}}
 {{- $server := dict "listen" (printf "0.0.0.0:%d" (int .Values.service.port)) -}}
 {{- if include "adoption-collector.webConfig" . -}}
 {{- $_ = set $server "web_config_file" (printf "%s/%s" (include "adoption-collector.webConfigDir" .) .Values.webConfig.existingSecretKey) -}}
