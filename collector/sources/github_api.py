@@ -34,6 +34,7 @@ import github
 import requests
 import requests.adapters
 import urllib3
+from cryptography.hazmat.primitives import serialization
 from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass
 
 from collector import __version__, config
@@ -336,6 +337,13 @@ class GitHubAPI:
         if self._app_auth is None:
             # PyGithub renews the installation token itself before it expires.
             key = _read(s.app.private_key_file, "app.private_key_file")
+            try:  # PyGithub would only fail at the first request, with a JWT library error
+                serialization.load_pem_private_key(key.encode(), password=None)
+            except (ValueError, TypeError):
+                raise PollError(
+                    f"github: app.private_key_file {s.app.private_key_file} is not an "
+                    "unencrypted PEM private key; download a new key from the app's settings"
+                ) from None
             self._app_auth = github.Auth.AppAuth(s.app.app_id, key).get_installation_auth(
                 s.app.installation_id
             )

@@ -509,6 +509,33 @@ def test_github_app_installation(tmp_path: Path) -> None:
         assert len(exchanges) == 1  # the installation token is reused until it nears expiry
 
 
+def test_a_github_app_key_that_is_not_a_key_fails_the_poll_clearly(
+    sim: GitHubSimulator, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "app.pem"
+    key_file.write_text(
+        "-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n"
+    )
+    settings = config.GitHub.model_validate(
+        {
+            "org": "acme",
+            "base_url": sim.base_url,
+            "app": {"app_id": 123, "installation_id": 456, "private_key_file": str(key_file)},
+        }
+    )
+    source = GitHubSource(settings)
+    try:
+        with pytest.raises(PollError) as info:
+            source.poll()
+    finally:
+        source.close()
+    assert str(info.value) == (
+        f"github: app.private_key_file {key_file} is not an unencrypted PEM private key; "
+        "download a new key from the app's settings"
+    )
+    assert sim.requests == []
+
+
 def test_token_file_is_read_on_every_poll(sim: GitHubSimulator, tmp_path: Path) -> None:
     seed(sim)
     token_file = tmp_path / "token"
