@@ -116,8 +116,9 @@ def test_prometheus_scrapes_the_collector(tmp_path: Path) -> None:
 
 def check_rules(url: str, port: int, sim: KubeSimulator) -> None:
     """Every rule is evaluated without error on the real series; none fires on a healthy
-    collector; a cluster whose polls fail makes its data stale and AdoptionCollectorDataStale
-    fire (the rule's join of last success and poll interval matches the real label sets)."""
+    collector; a kind RBAC refuses makes AdoptionCollectorListForbidden pending; a cluster whose
+    polls fail makes its data stale and AdoptionCollectorDataStale fire (the rule's join of last
+    success and poll interval matches the real label sets)."""
     groups = eventually(lambda: api(url, "rules")["groups"], evaluated)
     assert [(g["name"], g["file"]) for g in groups] == [
         ("adoption-collector.adoption", str(RULES)),
@@ -132,20 +133,60 @@ def check_rules(url: str, port: int, sim: KubeSimulator) -> None:
         ("alerting", "AdoptionCollectorDataStale", "ok", ""),
         ("alerting", "AdoptionCollectorAbsent", "ok", ""),
         ("alerting", "AdoptionGitHubRateLimitLow", "ok", ""),
+        ("alerting", "AdoptionCollectorListForbidden", "ok", ""),
+        ("alerting", "AdoptionCollectorTeamsDropped", "ok", ""),
     ]
     # The scraped collector is healthy and adoption is 100%: once the rules have seen a scrape
     # (AdoptionCollectorAbsent is pending before the first one), no alert is even pending.
     (fresh,) = query(url, "time() - adoption_collector_last_success_timestamp_seconds")
     assert float(fresh["value"][1]) < 3  # type: ignore[index]
     assert eventually(lambda: api(url, "alerts")["alerts"], lambda alerts: not alerts) == []
+    (dropped,) = query(url, "adoption_collector_dropped_teams")
+    assert dropped["value"][1] == "0"  # type: ignore[index]
+
+    # RBAC refuses StatefulSets: the poll still succeeds, without them; the alert is pending
+    # (it fires after 30 minutes) and the dashboard's table lists the kind.
+    sim.add_fault("/apis/apps/v1/statefulsets", 403, times=None)
+
+    def alerts_named(name: str) -> Callable[[], list[dict[str, Any]]]:
+        def found() -> list[dict[str, Any]]:
+            alerts: list[dict[str, Any]] = api(url, "alerts")["alerts"]
+            return [a for a in alerts if a["labels"]["alertname"] == name]
+
+        return found
+
+    (refused,) = eventually(alerts_named("AdoptionCollectorListForbidden"), bool)
+    assert refused["state"] == "pending"
+    assert refused["labels"] == {
+        "alertname": "AdoptionCollectorListForbidden",
+        "instance": f"127.0.0.1:{port}",
+        "job": "adoption",
+        "kind": "StatefulSet",
+        "kube_cluster": "prod-eu",
+        "severity": "warning",
+        "source": "kubernetes",
+    }
+    assert refused["annotations"]["description"] == (
+        f"RBAC refuses 127.0.0.1:{port} the list of StatefulSet in cluster prod-eu (for 30m, as "
+        "of its last successful poll): those workloads are left out of the adoption figures. "
+        "Grant the collector's identity in that cluster get/list/watch on StatefulSet objects; "
+        "its log names the resource."
+    )
+    (table,) = [
+        t
+        for title, t in queries(dashboards()["collector-health.json"])
+        if title == "Kinds refused by RBAC"
+    ]
+    (row,) = query(url, substitute(table["expr"], job="adoption"))
+    metric: dict[str, str] = row["metric"]  # type: ignore[assignment]
+    assert (metric["kube_cluster"], metric["kind"]) == ("prod-eu", "StatefulSet")
 
     sim.add_fault("/api/v1/namespaces", 403, times=None)
 
-    def stale() -> list[dict[str, Any]]:
-        alerts: list[dict[str, Any]] = api(url, "alerts")["alerts"]
-        return [a for a in alerts if a["labels"]["alertname"] == "AdoptionCollectorDataStale"]
-
-    (alert,) = eventually(stale, lambda alerts: any(a["state"] == "firing" for a in alerts))
+    (alert,) = eventually(
+        alerts_named("AdoptionCollectorDataStale"),
+        lambda alerts: any(a["state"] == "firing" for a in alerts),
+    )
     assert alert["state"] == "firing"
     assert alert["labels"] == {
         "alertname": "AdoptionCollectorDataStale",
@@ -160,8 +201,13 @@ def check_rules(url: str, port: int, sim: KubeSimulator) -> None:
         f"The last successful poll of source kubernetes (cluster prod-eu) of 127.0.0.1:{port} was "
     )
     # Polls failing for less than 30 minutes: AdoptionCollectorDown is pending, not firing.
+    # The refused kind of the last good poll stays refused (and its alert pending).
     states = {a["labels"]["alertname"]: a["state"] for a in api(url, "alerts")["alerts"]}
-    assert states == {"AdoptionCollectorDataStale": "firing", "AdoptionCollectorDown": "pending"}
+    assert states == {
+        "AdoptionCollectorDataStale": "firing",
+        "AdoptionCollectorDown": "pending",
+        "AdoptionCollectorListForbidden": "pending",
+    }
 
 
 # Dashboard queries that find nothing here: the collector under test has no GitHub source
@@ -173,12 +219,18 @@ EMPTY_WITHOUT_GITHUB = [
     ("collector-health.json", "GitHub rate limit remaining", "A"),
     ("collector-health.json", "GitHub rate limit remaining", "B"),
     ("platform-adoption.json", "Repositories by path", "A"),
+    ("platform-adoption.json", "Unowned repositories", "A"),
 ]
+# And the ones a healthy collector leaves empty: RBAC refuses no kind.
+EMPTY_WHEN_HEALTHY = [
+    ("collector-health.json", "Kinds refused by RBAC", "A"),
+]
+EMPTY = sorted(EMPTY_WITHOUT_GITHUB + EMPTY_WHEN_HEALTHY)
 
 
 def check_dashboard_queries(url: str) -> None:
     """Every dashboard query runs on the real series without an error (e.g. no many-to-many
-    match), and all but the GitHub ones return data."""
+    match), and all but the GitHub ones and the ones of problems absent here return data."""
 
     def empty() -> list[tuple[str, str, str]]:
         found = []
@@ -189,4 +241,4 @@ def check_dashboard_queries(url: str) -> None:
         return sorted(found)
 
     # Rates and increases need two scrapes: wait for them.
-    assert eventually(empty, lambda found: found == EMPTY_WITHOUT_GITHUB) == EMPTY_WITHOUT_GITHUB
+    assert eventually(empty, lambda found: found == EMPTY) == EMPTY

@@ -54,11 +54,14 @@ def panel(
     custom: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
     mappings: list[dict[str, Any]] | None = None,
+    no_value: str | None = None,
     **extra: Any,
 ) -> Panel:
     defaults: dict[str, Any] = {"unit": unit, "thresholds": thresholds(*steps)}
     if mappings:
         defaults["mappings"] = mappings
+    if no_value is not None:
+        defaults["noValue"] = no_value
     if unit == "percentunit":
         defaults.update(min=0, max=1)
     if custom:
@@ -106,10 +109,13 @@ def table(
     rename: dict[str, str],
     units: dict[str, str],
     sort_by: str,
+    desc: bool = True,
+    hide_columns: tuple[str, ...] = (),
     **kw: Any,
 ) -> Panel:
-    """Instant queries as one table: one row per team, one column per query."""
-    hide = dict.fromkeys(("Time", "__name__", "job", "instance"), True)
+    """Instant queries as one table: one row per label set (e.g. team), one column per query;
+    `hide_columns` more columns to leave out."""
+    hide = dict.fromkeys(("Time", "__name__", "job", "instance", *hide_columns), True)
     transformations = [
         {"id": "merge", "options": {}},
         {"id": "organize", "options": {"excludeByName": hide, "renameByName": rename}},
@@ -125,7 +131,7 @@ def table(
         targets,
         transformations=transformations,
         overrides=overrides,
-        options={"showHeader": True, "sortBy": [{"displayName": sort_by, "desc": True}]},
+        options={"showHeader": True, "sortBy": [{"displayName": sort_by, "desc": desc}]},
         **kw,
     )
 
@@ -345,12 +351,22 @@ def platform_adoption() -> dict[str, Any]:
                     )
                 ],
                 custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 40},
+                w=8,
             ),
             timeseries(
                 "Unowned workloads by cluster",
                 "Tracked workloads no label or namespace mapping attributes to a team "
                 "(ownership.labels, ownership.namespaces): left out of every team figure.",
                 [target(f"adoption_unowned_workloads{{{CLUSTER}}}", "{{kube_cluster}}")],
+                w=8,
+            ),
+            timeseries(
+                "Unowned repositories",
+                "GitHub repositories neither a catalog-info.yaml owner nor the "
+                "ownership.github_property custom property attributes to a team: left out of "
+                "every team's repository figures. Empty without the GitHub source.",
+                [target(f"adoption_unowned_repos{{{J}}}", "unowned")],
+                w=8,
             ),
         ],
         [
@@ -474,28 +490,40 @@ def collector_health() -> dict[str, Any]:
                 "Sources (clusters, GitHub) whose last poll failed.",
                 f"count(adoption_collector_up{{{J}}} == 0) or vector(0)",
                 steps=((None, "green"), (1, "red")),
-                w=4,
+            ),
+            stat(
+                "Incomplete polls",
+                "Sources whose last poll failed or read only part: a kind RBAC refused, or a "
+                "GitHub scan that stopped early (rate-limit reserve, deadline, repositories GitHub "
+                "could not return).",
+                f"count(adoption_collector_poll_complete{{{J}}} == 0) or vector(0)",
+                steps=((None, "green"), (1, "orange")),
             ),
             stat(
                 "Oldest data",
                 "Age of the oldest last successful poll across sources.",
                 f"max(time() - adoption_collector_last_success_timestamp_seconds{{{J}}})",
                 unit="s",
-                w=4,
             ),
             stat(
                 "Poll errors",
                 "Failed polls in the selected time range.",
                 f"sum(increase(adoption_collector_poll_errors_total{{{J}}}[$__range]))",
                 steps=((None, "green"), (1, "orange")),
-                w=4,
             ),
             stat(
                 "Skipped objects",
                 "Objects in the last polls too malformed to use.",
                 f"sum(adoption_collector_skipped_objects{{{J}}})",
                 steps=((None, "green"), (1, "orange")),
-                w=4,
+            ),
+            stat(
+                "Teams dropped",
+                'Teams beyond limits.max_teams, whose series are folded into team="_other" '
+                "in the last computation; 0 normally. Above 0 for an hour the alert fires: "
+                "raise limits.max_teams.",
+                f"max(adoption_collector_dropped_teams{{{J}}})",
+                steps=((None, "green"), (1, "orange")),
             ),
             stat(
                 "GitHub rate limit left",
@@ -504,14 +532,12 @@ def collector_health() -> dict[str, Any]:
                 f"min({rate_ratio})",
                 unit="percentunit",
                 steps=((None, "red"), (0.1, "orange"), (0.25, "green")),
-                w=4,
             ),
             stat(
                 "Version",
                 "The collector's version.",
                 f"adoption_collector_build_info{{{J}}}",
                 "{{version}}",
-                w=4,
                 options={"textMode": "name", "graphMode": "none"},
                 steps=((None, "blue"),),
             ),
@@ -534,6 +560,27 @@ def collector_health() -> dict[str, Any]:
                 ],
                 steps=((None, "red"), (1, "green")),
             ),
+            panel(
+                "state-timeline",
+                "Poll complete",
+                "Whether the last poll of each source read everything. Incomplete: it failed, "
+                "or read only part (a kind RBAC refused; a GitHub scan stopped at the rate-limit "
+                "reserve or its deadline, or had repositories GitHub could not return).",
+                [target(f"adoption_collector_poll_complete{{{SOURCE}}}", by_source)],
+                options={"showValue": "never", "mergeValues": True},
+                mappings=[
+                    {
+                        "type": "value",
+                        "options": {
+                            "0": {"text": "incomplete", "color": "orange", "index": 0},
+                            "1": {"text": "complete", "color": "green", "index": 1},
+                        },
+                    }
+                ],
+                steps=((None, "orange"), (1, "green")),
+            ),
+        ],
+        [
             timeseries(
                 "Last success age in poll intervals",
                 "Time since the last successful poll, in poll intervals. Above 3 (the dashed "
@@ -546,6 +593,20 @@ def collector_health() -> dict[str, Any]:
                     )
                 ],
                 **threshold_line(3),
+            ),
+            table(
+                "Kinds refused by RBAC",
+                "Workload kinds RBAC refused to list in the last successful poll of each "
+                "cluster: their workloads are left out of the adoption figures. Grant "
+                "get/list/watch on them (the collector's log names the resource); the alert "
+                "fires after 30 minutes.",
+                [target(f"adoption_collector_list_forbidden{{{CLUSTER}}}", table=True)],
+                rename={"kube_cluster": "Cluster", "kind": "Kind"},
+                units={},
+                sort_by="Cluster",
+                desc=False,
+                hide_columns=("source", "Value"),
+                no_value="None: every kind is listed",
             ),
         ],
         [

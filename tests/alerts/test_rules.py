@@ -32,6 +32,8 @@ ALERTS = {
     "AdoptionCollectorDataStale",
     "AdoptionCollectorAbsent",
     "AdoptionGitHubRateLimitLow",
+    "AdoptionCollectorListForbidden",
+    "AdoptionCollectorTeamsDropped",
 }
 
 
@@ -70,7 +72,7 @@ def test_promtool_checks_the_rule_file() -> None:
     result = promtool("check", "rules", RULES)
     assert (result.returncode, result.stdout) == (
         0,
-        f"Checking {RULES}\n  SUCCESS: 6 rules found\n\n",
+        f"Checking {RULES}\n  SUCCESS: 8 rules found\n\n",
     ), result.stderr
 
 
@@ -130,11 +132,17 @@ def test_every_alert_has_severity_summary_and_description() -> None:
         "AdoptionCollectorDataStale": {"severity": "warning"},
         "AdoptionCollectorAbsent": {"severity": "warning"},
         "AdoptionGitHubRateLimitLow": {"severity": "warning"},
+        "AdoptionCollectorListForbidden": {"severity": "warning"},
+        "AdoptionCollectorTeamsDropped": {"severity": "info"},
     }
     for rule in rules.values():
         assert sorted(rule["annotations"]) == ["description", "summary"]
     with_value = {name for name, r in rules.items() if "$value" in r["annotations"]["description"]}
-    assert with_value == ALERTS - {"AdoptionCollectorDown", "AdoptionCollectorAbsent"}
+    assert with_value == ALERTS - {
+        "AdoptionCollectorDown",
+        "AdoptionCollectorAbsent",
+        "AdoptionCollectorListForbidden",  # always 1: its labels say it all
+    }
     with_for = {name: rule.get("for") for name, rule in rules.items()}
     assert with_for == {
         "PlatformAdoptionBelowTarget": "1d",
@@ -143,6 +151,8 @@ def test_every_alert_has_severity_summary_and_description() -> None:
         "AdoptionCollectorDataStale": None,  # its condition is a duration already
         "AdoptionCollectorAbsent": "30m",
         "AdoptionGitHubRateLimitLow": "15m",
+        "AdoptionCollectorListForbidden": "30m",
+        "AdoptionCollectorTeamsDropped": "1h",
     }
 
 
@@ -211,6 +221,8 @@ CUSTOM = {
         "behindCurve": {"for": "14d", "severity": "warning"},
         "collectorDown": {"for": "1h", "staleIntervals": 5, "severity": "critical"},
         "githubRateLimitLow": {"threshold": 0.2, "for": "5m", "severity": "info"},
+        "listForbidden": {"for": "2h", "severity": "critical"},
+        "teamsDropped": {"for": "1d", "severity": "warning"},
     }
 }
 
@@ -255,10 +267,20 @@ def test_values_reach_the_rules() -> None:
         "AdoptionCollectorDataStale": (None, "critical"),
         "AdoptionCollectorAbsent": ("1h", "critical"),
         "AdoptionGitHubRateLimitLow": ("5m", "info"),
+        "AdoptionCollectorListForbidden": ("2h", "critical"),
+        "AdoptionCollectorTeamsDropped": ("1d", "warning"),
     }
     assert rules["PlatformAdoptionBelowTarget"]["annotations"]["summary"] == (
         "Voluntary platform adoption is below 50%."
     )
+    assert rules["AdoptionCollectorListForbidden"]["expr"] == (
+        "adoption_collector_list_forbidden == 1"
+    )
+    assert (
+        "(for 2h, as of its last successful poll)"
+        in (rules["AdoptionCollectorListForbidden"]["annotations"]["description"])
+    )
+    assert rules["AdoptionCollectorTeamsDropped"]["expr"] == "adoption_collector_dropped_teams > 0"
 
 
 def test_custom_threshold_fires_in_promtool(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ import yaml
 from helm_python import Chart
 from prometheus_client.parser import text_string_to_metric_families
 
+from collector.exporter import render
+from collector.model import SourceStatus
 from tests.dashboards.queries import (
     DS,
     GRAFANA,
@@ -51,10 +53,25 @@ def exported() -> dict[str, set[str]]:
     result = subprocess.run(
         [str(cli), "demo", "--once"], capture_output=True, text=True, timeout=60, check=True
     )
+    # Series that exist only while something is wrong, so never in the demo: the collector's
+    # own exporter renders them for a poll RBAC refused a kind in.
+    refused = SourceStatus(
+        source="kubernetes",
+        kube_cluster="prod-eu",
+        up=True,
+        last_success=0.0,
+        poll_duration=1.0,
+        errors_total=0,
+        complete=False,
+        forbidden=("CronJob",),
+    )
+    problems = render(None, [refused]).decode()
+    assert "adoption_collector_list_forbidden{" in problems
     labels: dict[str, set[str]] = {}
-    for family in text_string_to_metric_families(result.stdout):
-        for sample in family.samples:
-            labels.setdefault(sample.name, set()).update(sample.labels)
+    for text in (result.stdout, problems):
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels.setdefault(sample.name, set()).update(sample.labels)
     return labels
 
 
@@ -147,6 +164,7 @@ def test_panels_of_platform_adoption() -> None:
         "Adopted vs active teams",
         "Golden vs shadow workloads by cluster",
         "Unowned workloads by cluster",
+        "Unowned repositories",
         "Time to first deploy across teams",
         "Time to first deploy by team",
         "Shadow workloads by team",
@@ -171,13 +189,17 @@ def test_panels_of_collector_health() -> None:
     titles = [p["title"] for p in dashboards()["collector-health.json"]["panels"]]
     assert titles == [
         "Sources failing",
+        "Incomplete polls",
         "Oldest data",
         "Poll errors",
         "Skipped objects",
+        "Teams dropped",
         "GitHub rate limit left",
         "Version",
         "Source up",
+        "Poll complete",
         "Last success age in poll intervals",
+        "Kinds refused by RBAC",
         "Poll duration",
         "Errors",
         "Objects read",
@@ -196,13 +218,13 @@ def test_every_query_parses(tmp_path: Path) -> None:
         for panel in dashboard["panels"]
         for target in panel["targets"]
     }
-    assert len(exprs) == 42
+    assert len(exprs) == 47
     for expr in exprs.values():
         assert "$" not in expr, expr
     result = promtool_check(tmp_path, exprs)
     assert (result.returncode, result.stdout.splitlines()[-2:]) == (
         0,
-        ["  SUCCESS: 42 rules found", ""],
+        ["  SUCCESS: 47 rules found", ""],
     ), result.stderr
 
 
@@ -253,11 +275,14 @@ def test_queries_name_only_exported_metrics(exported: dict[str, set[str]]) -> No
         "adoption_active_teams",
         "adoption_adopted_teams",
         "adoption_collector_build_info",
+        "adoption_collector_dropped_teams",
         "adoption_collector_github_rate_limit_limit",
         "adoption_collector_github_rate_limit_remaining",
         "adoption_collector_last_success_timestamp_seconds",
+        "adoption_collector_list_forbidden",
         "adoption_collector_objects",
         "adoption_collector_parse_errors_total",
+        "adoption_collector_poll_complete",
         "adoption_collector_poll_duration_seconds",
         "adoption_collector_poll_errors_total",
         "adoption_collector_poll_interval_seconds",
@@ -274,6 +299,7 @@ def test_queries_name_only_exported_metrics(exported: dict[str, set[str]]) -> No
         "adoption_team_repos",
         "adoption_team_time_to_first_deploy_seconds",
         "adoption_team_workloads",
+        "adoption_unowned_repos",
         "adoption_unowned_workloads",
         "adoption_voluntary_ratio",
         "adoption_workload_ratio",

@@ -50,6 +50,14 @@ SCHEMA: dict[str, Any] = json.loads((CHART_DIR / "values.schema.json").read_text
             {"prometheusRule": {"adoptionBelowTarget": {"threshold": "30%"}}},
             "at '/prometheusRule/adoptionBelowTarget/threshold': got string, want number",
         ),
+        (
+            {"prometheusRule": {"listForbidden": {"for": "30 minutes"}}},
+            "at '/prometheusRule/listForbidden/for': '30 minutes' does not match pattern",
+        ),
+        (
+            {"prometheusRule": {"teamsDropped": {"severity": "page"}}},
+            "at '/prometheusRule/teamsDropped/severity': value must be one of",
+        ),
         ({"dashboards": {"enabled": 1}}, "at '/dashboards/enabled': got number, want boolean"),
     ],
 )
