@@ -43,9 +43,8 @@ def _load(path: str) -> config.Settings | None:
         return None
 
 
-def _pipeline(path: str) -> Pipeline | None:
-    """The config validated and the state opened, or None after saying why on stderr."""
-    settings = _load(path)
+def _pipeline(settings: config.Settings | None) -> Pipeline | None:
+    """The state opened for valid settings, or None after saying why on stderr."""
     if settings is None:
         return None
     try:
@@ -86,7 +85,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    pipeline = _pipeline(args.config)
+    pipeline = _pipeline(_load(args.config))
     if pipeline is None:
         return EXIT_CONFIG
     try:
@@ -101,14 +100,17 @@ def cmd_once(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     stop_on_signals(stopping)
-    pipeline = _pipeline(args.config)
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    # Every mistake in the files first: opening the state may upgrade or move it aside.
+    ok, web = _web_config(settings)
+    if not ok:
+        return EXIT_CONFIG
+    pipeline = _pipeline(settings)
     if pipeline is None:
         return EXIT_CONFIG
-    server = pipeline.settings.server
-    ok, web = _web_config(pipeline.settings)
-    if not ok:
-        pipeline.close()
-        return EXIT_CONFIG
+    server = settings.server
     try:
         service = Service(pipeline, server.host, server.port, web, stopping=stopping)
     except OSError as exc:

@@ -216,11 +216,14 @@ class GitHub(_Section):
     @field_validator("token_env")
     @classmethod
     def _variable_name(cls, value: str | None) -> str | None:
-        # Tokens have lower-case letters; a variable name that has them is most likely the
-        # token itself pasted here, which must then never be echoed (nor is it, here).
-        if value is not None and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+        # A token pasted here instead of a variable's name must be refused, and never
+        # echoed (nor is it: problems never quote the value).
+        if value is not None and (
+            not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)
+            or re.match(r"gh[opusr]_|github_pat_", value)
+        ):
             raise ValueError(
-                "must be the NAME of an environment variable in capitals, such as GITHUB_TOKEN, "
+                "must be the NAME of an environment variable, such as GITHUB_TOKEN, "
                 "not the token itself"
             )
         return value
@@ -421,6 +424,12 @@ def parse(raw: object, source: str = "config") -> Settings:
 
 
 def load(path: str | Path) -> Settings:
+    return parse(read_yaml(path), str(path))
+
+
+def read_yaml(path: str | Path) -> object:
+    """The YAML document in `path`, or ConfigError with one `(file)` or `line, column`
+    problem: never an exception of the YAML library, whatever the file holds."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -429,12 +438,13 @@ def load(path: str | Path) -> Settings:
     except UnicodeDecodeError as exc:
         raise ConfigError(source, [f"(file): not UTF-8 text (byte {exc.start})"]) from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [yaml_problem(exc)]) from None
     except RecursionError:  # PyYAML builds nested nodes recursively
         raise ConfigError(source, ["(file): nested too deeply to read"]) from None
-    return parse(raw, source)
+    except ValueError as exc:  # a scalar YAML resolves but cannot build, e.g. 2024-13-45
+        raise ConfigError(source, [f"(file): not valid YAML: {exc}"]) from None
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:

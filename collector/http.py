@@ -408,11 +408,11 @@ class MetricsServer(ThreadingHTTPServer):
 
     def _refuse(self, sock: socket.socket) -> None:
         now = time.monotonic()
-        if now - self._refusing_since > 60:
+        if now - self._refusing_since > 60:  # at most one line a minute under overload
             log.warning(
                 "%d connections open, the most allowed: refusing new ones", self._max_connections
             )
-        self._refusing_since = now
+            self._refusing_since = now
         # Best effort and never blocking: this runs on the thread accepting connections.
         sock.setblocking(False)
         try:
@@ -425,16 +425,15 @@ class MetricsServer(ThreadingHTTPServer):
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         sock: socket.socket = request
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.settimeout(self.connection_timeout)
-            self.deadlines.set(sock, self.connection_timeout)
-            secure = self._secure(sock, client_address)
-        except OSError:
-            self.shutdown_request(sock)
-            self._slots.release()
-            return
-        try:
+        try:  # the slot is given back however the connection ends
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.settimeout(self.connection_timeout)
+                self.deadlines.set(sock, self.connection_timeout)
+                secure = self._secure(sock, client_address)
+            except OSError:
+                self.shutdown_request(sock)
+                return
             if secure is not None:
                 super().process_request_thread(secure, client_address)
         finally:

@@ -145,7 +145,11 @@ class StateStore:
                 self._db = self._open()
             except _Unreadable as again:  # the file just built: not a problem of the old one
                 raise StateError(f"cannot create state file {self.path}: {again}") from None
-        self._history = self.load()
+        try:
+            self._history = self.load()
+        except sqlite3.Error as exc:  # e.g. locked between the checks and this read
+            self._db.close()
+            raise self._sqlite_error(exc) from None
         self._pending: dict[str, TeamTimes] = {}
 
     # --- opening -----------------------------------------------------------------

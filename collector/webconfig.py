@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import bcrypt
-import yaml
 
 from collector import config
 from collector.config import ConfigError
@@ -188,17 +187,10 @@ class _PasswordCheck:
 def load(path: str | Path) -> WebConfig:
     """Read, validate and load (certificates included) a web-config file, or raise
     WebConfigError naming the file and every problem's key path."""
-    source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WebConfigError(source, [f"(file): cannot read: {exc.strerror}"]) from None
-    except UnicodeDecodeError:
-        raise WebConfigError(source, ["(file): not UTF-8 text"]) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise WebConfigError(source, [config.yaml_problem(exc)]) from None
+        raw = config.read_yaml(path)
+    except ConfigError as exc:
+        raise WebConfigError(exc.source, exc.problems) from None
     return parse(raw, Path(path))
 
 
@@ -517,8 +509,10 @@ class Watcher:
             return self._config
         with self._lock:
             if time.monotonic() - self._checked >= self._check_every:
-                self._reload()
-                self._checked = time.monotonic()
+                try:
+                    self._reload()
+                finally:  # even a reload that failed waits its turn before the next
+                    self._checked = time.monotonic()
             return self._config
 
     def _reload(self) -> None:

@@ -150,10 +150,15 @@ def test_structural_problems(raw: object, expected: list[str]) -> None:
 def test_a_token_pasted_as_token_env_is_refused_without_being_echoed() -> None:
     token = "ghp_" + "a1B2" * 9
     raw = {"platform": {"launch_date": "2026-03-01"}, "github": {"org": "acme", "token_env": token}}
-    assert problems(raw) == [
-        "github.token_env: must be the NAME of an environment variable in capitals, such as "
-        "GITHUB_TOKEN, not the token itself"
+    expected = [
+        "github.token_env: must be the NAME of an environment variable, such as GITHUB_TOKEN, "
+        "not the token itself"
     ]
+    assert problems(raw) == expected
+    raw["github"]["token_env"] = "not a name"
+    assert problems(raw) == expected
+    raw["github"]["token_env"] = "gh_token"  # lower case is a legal name
+    assert config.parse(raw).github is not None
 
 
 def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -130,10 +131,12 @@ class GitHubAPI:
         """Servers and proxies may echo the Authorization header in an error: what of an
         answer can reach a message or the log loses the token first."""
         secret = self._client_token
-        if not secret or len(secret) < 4:
-            return value
         if isinstance(value, str):
-            return value.replace(secret, "[redacted]")
+            if secret and len(secret) >= 4:
+                value = value.replace(secret, "[redacted]")
+            # An App's installation tokens are PyGithub's, never ours to compare against:
+            # anything shaped like a GitHub token goes too.
+            return _GITHUB_TOKEN.sub("[redacted]", value)
         if isinstance(value, list):
             return [self._redact(item) for item in value]
         if isinstance(value, dict):
@@ -348,6 +351,10 @@ class GitHubAPI:
                 s.app.installation_id
             )
         return self._app_auth
+
+
+# GitHub's token formats: ghp_/gho_/ghu_/ghs_/ghr_ (ghs_ for App installations), github_pat_.
+_GITHUB_TOKEN = re.compile(r"\b(?:gh[opusr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{16,})")
 
 
 def _read(path: str, key: str) -> str:

@@ -215,6 +215,13 @@ def test_file_problems_name_the_file(certs: Path, pki: PKI) -> None:
         "expected the node content, but found '<stream end>'"
     ]
 
+    # YAML that parses but cannot be built, or is absurdly nested: a problem, never a crash
+    # (an escaping exception once cost the HTTP server a connection slot per connection).
+    assert problems(d, "headers: {expires: 2024-13-45}\n") == [
+        "(file): not valid YAML: month must be in 1..12"
+    ]
+    assert problems(d, "[" * 5000) == ["(file): nested too deeply to read"]
+
 
 def test_a_yaml_error_never_quotes_the_line(certs: Path) -> None:
     # A password pasted where its hash belongs, with a quote missing.

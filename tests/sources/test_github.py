@@ -402,6 +402,19 @@ def test_revoked_token(sim: GitHubSimulator, make_source: MakeSource, token_env:
         make_source().poll()
 
 
+def test_anything_shaped_like_a_github_token_is_redacted_from_errors(
+    sim: GitHubSimulator, make_source: MakeSource
+) -> None:
+    # An App's installation token is PyGithub's, so it cannot be compared against: a proxy
+    # echoing it must still not put it in the error (and from there in the log).
+    installation = "ghs_" + "x7" * 18
+    sim.add_fault("/orgs/acme/repos", 400, body={"message": f"bad header: token {installation}"})
+    with pytest.raises(PollError) as info:
+        make_source().poll()
+    assert installation not in str(info.value)
+    assert "bad header: token [redacted]" in str(info.value)
+
+
 def test_wrong_organisation(sim: GitHubSimulator, make_source: MakeSource) -> None:
     with pytest.raises(PollError, match=r"^github: organisation 'acne' not found \(404\) at http"):
         make_source(org="acne").poll()
