@@ -141,7 +141,7 @@ class _GcPause:
                     gc.enable()
 
 
-_gc_paused = _GcPause()
+gc_paused = _GcPause()
 
 
 _T = TypeVar("_T")
@@ -470,13 +470,16 @@ class KubernetesSource:
                 while True:
                     body = self._fetch(client, endpoint, token)
                     # One pause per page, covering both decoding and conversion.
-                    with _gc_paused():
+                    with gc_paused():
                         items, token = self._decode(client, endpoint, body)
                         read += len(items)
                         for item in items:
                             record = convert(kind, item)
                             if record is not None:
                                 records.append(record)
+                        # Freed inside the pause: the collection that follows it would
+                        # otherwise scan the whole parsed page (a quarter of a poll's CPU).
+                        del items
                     if not token:
                         objects[kind] = objects.get(kind, 0) + read
                         return records
