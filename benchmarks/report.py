@@ -49,7 +49,8 @@ def _number(value: float) -> str:
         return f"{value:.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"
-    return f"{value:.2f}"
+    # Three decimals: 2.004 against a target of 2 must not read "2.00 ... NO".
+    return f"{value:.3f}"
 
 
 def table(figures: Iterable[Figure]) -> str:
