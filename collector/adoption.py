@@ -18,13 +18,21 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from collector import catalog, ownership, rules
+from collector import catalog, explain, ownership, rules
 from collector.config import Settings
-from collector.model import ClusterObservation, DeployTool, GitHubObservation, Path, RepoPath
-from collector.state import TeamTimes
+from collector.model import (
+    ClusterObservation,
+    DeployTool,
+    GitHubObservation,
+    Path,
+    RepoPath,
+    Workload,
+)
+from collector.state import Evidence, TeamTimes
 
 # The one team label value no real team can take: every folded team's series go here.
 OTHER_TEAM = "_other"
@@ -32,16 +40,30 @@ OTHER_TEAM = "_other"
 
 @dataclass(frozen=True, slots=True)
 class ClusterSummary:
-    """What one cluster contributes to the figures; no per-object data is kept."""
+    """What one cluster contributes to the figures, and the explanation of every workload
+    behind them (kept with the figures, so a failed poll keeps both)."""
 
     cluster: str
-    team_workloads: Mapping[tuple[str, Path], int]
+    # (team, path, tool) -> workloads; the one count per team, so a flood of teams costs
+    # one entry each (team_workloads is derived from it).
+    team_tools: Mapping[tuple[str, Path, DeployTool], int]
     workloads: Mapping[Path, int]  # every tracked workload, owned or not
     unowned: int
     golden_paths: Mapping[str, int]
     tools: Mapping[DeployTool, int]
-    first_seen: Mapping[str, float]  # team -> earliest creation of its namespaces or workloads
-    first_deploy: Mapping[str, float]  # team -> earliest creation of a golden workload
+    # team -> its earliest dated evidence: a namespace's, or the earliest workload's own
+    # record (see explain.evidence), as the state file needs it only for kept teams.
+    first_seen: Mapping[str, Evidence | explain.WorkloadRecord]
+    first_deploy: Mapping[str, explain.WorkloadRecord]  # the earliest golden workload
+    # Every tracked workload, owned or not, sorted by (namespace, kind, name); never modified.
+    records: Sequence[explain.WorkloadRecord] = ()
+
+    @property
+    def team_workloads(self) -> Counter[tuple[str, Path]]:
+        counts: Counter[tuple[str, Path]] = Counter()
+        for (team, path, _), n in self.team_tools.items():
+            counts[team, path] += n
+        return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +72,8 @@ class RepositorySummary:
 
     team_repos: Mapping[tuple[str, RepoPath], int]
     unowned: int
-    first_seen: Mapping[str, float]  # team -> creation of its first repository
+    first_seen: Mapping[str, Evidence]  # team -> creation of its first repository, and which
+    records: tuple[explain.RepositoryRecord, ...] = ()  # sorted by repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +115,8 @@ class Snapshot:
     workload_ratio: float | None
     golden_paths: Mapping[str, int]
     tools: Mapping[DeployTool, int]
+    # (team, path, tool) -> workloads, folded like `teams`; only non-zero entries.
+    team_tools: Mapping[tuple[str, Path, DeployTool], int]
     launch: float
     target_ratio: float | None  # None before launch
     # False until a cluster has been polled: then no workload figure is published at
@@ -104,10 +129,19 @@ class Snapshot:
     dropped_teams: int = 0
 
 
-class _Earliest(dict[str, float]):
-    def offer(self, team: str, when: float | None) -> None:
-        if when is not None and (team not in self or when < self[team]):
-            self[team] = when
+def _time(found: Evidence | explain.WorkloadRecord) -> float:
+    # A record is only kept as evidence when it has a creation time.
+    if isinstance(found, Evidence):
+        return found.time
+    return cast(float, found.created)
+
+
+class _Earliest(dict[str, Evidence]):
+    def offer(self, team: str, when: float | None, by: str | None) -> None:
+        if when is not None:
+            known = self.get(team)
+            if known is None or when < known.time:
+                self[team] = Evidence(when, by)
 
 
 def summarise(
@@ -124,66 +158,143 @@ def summarise(
     scope = rules.NamespaceScope(
         settings.kubernetes.include_namespaces, settings.kubernetes.exclude_namespaces
     )
+    tally = _Tally(observation.cluster, label_keys, matcher, links)
     namespaces = {ns.name: ns for ns in observation.namespaces if ns.name in scope}
-    first_seen = _Earliest()
-    # A namespace's team is worked out once here, not again for each of its workloads.
-    namespace_teams: dict[str, str | None] = {}
+    # A namespace's owner is worked out once here, not again for each of its workloads.
+    namespace_owners: dict[str, ownership.Owner] = {}
     for namespace in namespaces.values():
-        team = ownership.namespace_team(namespace.name, namespace.labels, label_keys, static_map)
-        namespace_teams[namespace.name] = team
-        if team is not None:
-            first_seen.offer(team, namespace.created)
-
-    team_workloads: Counter[tuple[str, Path]] = Counter()
-    workloads: Counter[Path] = Counter()
-    golden_paths: Counter[str] = Counter()
-    tools: Counter[DeployTool] = Counter()
-    first_deploy = _Earliest()
-    unowned = 0
+        owner = ownership.namespace_owner(namespace.name, namespace.labels, label_keys, static_map)
+        namespace_owners[namespace.name] = owner
+        when = namespace.created
+        if owner[0] is not None and when is not None:
+            known = tally.namespace_seen.get(owner[0])
+            if known is None or when < known.time:
+                ref = explain.namespace_ref(tally.cluster, namespace.name)
+                tally.namespace_seen[owner[0]] = Evidence(when, ref)
     no_labels: Mapping[str, str] = {}
+    add = tally.add
     for w in observation.workloads:
         # A CronJob's Jobs are that CronJob's runs, not workloads of their own.
         if w.kind == "Job" and w.controller_kind == "CronJob":
             continue
         host = namespaces.get(w.namespace)
         if host is not None:
-            ns_labels, host_team = host.labels, namespace_teams[w.namespace]
+            add(w, host.labels, namespace_owners[w.namespace])
         elif w.namespace in scope:
             # A namespace created after the namespace list was read: no labels known yet.
-            ns_labels = no_labels
-            host_team = ownership.namespace_team(w.namespace, no_labels, label_keys, static_map)
-        else:
-            continue
-        path_name = matcher.match(w, ns_labels)
-        link = links.find(w.labels) if links else None
-        if path_name is None and link is not None:
-            path_name = link.golden_path
-        path = Path.GOLDEN if path_name is not None else Path.SHADOW
-        workloads[path] += 1
-        tools[rules.deploy_tool(w.managers)] += 1
+            add(
+                w,
+                no_labels,
+                ownership.namespace_owner(w.namespace, no_labels, label_keys, static_map),
+            )
+    return tally.summary()
+
+
+class _Tally:
+    """The counts, evidence and records of one cluster's poll, one workload at a time."""
+
+    def __init__(
+        self,
+        cluster: str,
+        label_keys: Sequence[str],
+        matcher: rules.GoldenPathMatcher,
+        links: catalog.Links | None,
+    ) -> None:
+        self.cluster = cluster
+        self.label_keys = label_keys
+        self.matcher = matcher
+        self.links = links
+        # Namespaces' evidence apart from workloads', so the per-workload comparison
+        # reads one type; merged in `summary()`.
+        self.namespace_seen: dict[str, Evidence] = {}
+        self.first_seen: dict[str, explain.WorkloadRecord] = {}
+        self.first_deploy: dict[str, explain.WorkloadRecord] = {}
+        self._managers: dict[str, str] = {}  # one string per manager name, not per workload
+        self.team_tools: Counter[tuple[str, Path, DeployTool]] = Counter()
+        self.workloads: Counter[Path] = Counter()
+        self.golden_paths: Counter[str] = Counter()
+        self.tools: Counter[DeployTool] = Counter()
+        self.unowned = 0
+        self.reasons = matcher.reasons()
+        self.catalog = explain.CatalogExplanations()
+        self._team: str | None = None  # the last team seen, whose string records share
+        self.records: list[explain.WorkloadRecord] = []
+
+    def add(self, w: Workload, ns_labels: Mapping[str, str], host: ownership.Owner) -> None:
+        path_name = self.matcher.match(w, ns_labels)
+        link = self.links.find(w.labels) if self.links else None
+        link_owner = None if link is None else self.catalog.owner(link)
         if path_name is not None:
-            golden_paths[path_name] += 1
-        team = ownership.workload_team(
-            w.labels, label_keys, host_team, link.team if link is not None else None
-        )
+            reason = self.reasons.golden(path_name, w)
+        elif link is not None and link.golden_path is not None:
+            path_name = link.golden_path
+            reason = self.catalog.reason(link)
+        else:
+            # Only shadow workloads pay for working out the closest miss.
+            reason = self.reasons.closest_miss(w, ns_labels)
+        path = Path.SHADOW if path_name is None else Path.GOLDEN
+        self.workloads[path] += 1
+        tool, entry = rules.deploy_tool(w.managers)
+        # The name and time, not the entry: the entry would keep a tracked object per
+        # workload alive for the garbage collector to scan until the next poll.
+        if entry is None:
+            manager = manager_time = None
+        else:
+            manager = self._managers.setdefault(entry.manager, entry.manager)
+            manager_time = entry.time
+        self.tools[tool] += 1
+        if path_name is not None:
+            self.golden_paths[path_name] += 1
+        team, source, detail = ownership.workload_owner(w.labels, self.label_keys, host, link_owner)
+        # Labels give each workload its own copy of the team's name; neighbours (the
+        # same namespace, mostly) share one instead.
+        if team == self._team:
+            team = self._team
+        else:
+            self._team = team
+        record = explain.WorkloadRecord(
+            self.cluster, w.namespace, w.kind, w.name, w.created, team, source, detail, path,
+            path_name, reason, tool, manager, manager_time,
+        )  # fmt: skip
+        self.records.append(record)
         if team is None:
-            unowned += 1
-            continue
-        team_workloads[team, path] += 1
-        first_seen.offer(team, w.created)
-        if path is Path.GOLDEN:
-            first_deploy.offer(team, w.created)
-    return ClusterSummary(
-        cluster=observation.cluster,
-        # The counters themselves, not copies: with a flood of teams a copy doubles the peak.
-        team_workloads=team_workloads,
-        workloads=dict(workloads),
-        unowned=unowned,
-        golden_paths=dict(golden_paths),
-        tools=dict(tools),
-        first_seen=first_seen,
-        first_deploy=first_deploy,
-    )
+            self.unowned += 1
+            return
+        self.team_tools[team, path, tool] += 1
+        when = w.created
+        if when is not None:
+            # The record itself is the evidence: no string per team (explain.evidence).
+            known = self.first_seen.get(team)
+            if known is None or when < cast(float, known.created):
+                self.first_seen[team] = record
+            if path_name is not None:
+                first = self.first_deploy.get(team)
+                if first is None or when < cast(float, first.created):
+                    self.first_deploy[team] = record
+
+    def _first_seen(self) -> dict[str, Evidence | explain.WorkloadRecord]:
+        merged: dict[str, Evidence | explain.WorkloadRecord] = dict(self.first_seen)
+        for team, seen in self.namespace_seen.items():
+            known = merged.get(team)
+            if known is None or seen.time < _time(known):
+                merged[team] = seen
+        return merged
+
+    def summary(self) -> ClusterSummary:
+        self.records.sort(key=explain.CLUSTER_ORDER)
+        return ClusterSummary(
+            cluster=self.cluster,
+            # The counters themselves, not copies: with a flood of teams a copy doubles
+            # the peak.
+            team_tools=self.team_tools,
+            workloads=dict(self.workloads),
+            unowned=self.unowned,
+            golden_paths=dict(self.golden_paths),
+            tools=dict(self.tools),
+            first_seen=self._first_seen(),
+            first_deploy=self.first_deploy,
+            records=self.records,
+        )
 
 
 def summarise_repositories(
@@ -192,15 +303,20 @@ def summarise_repositories(
     team_repos: Counter[tuple[str, RepoPath]] = Counter()
     first_seen = _Earliest()
     unowned = 0
+    records = []
     for repo in observation.repositories:
-        path, _ = matcher.path(repo)
+        path, golden_path, reason = matcher.explain(repo)
         team = ownership.repository_team(repo)
+        records.append(
+            explain.RepositoryRecord(repo.full_name, team, path, golden_path, reason, repo.created)
+        )
         if team is None:
             unowned += 1
             continue
         team_repos[team, path] += 1
-        first_seen.offer(team, repo.created)
-    return RepositorySummary(dict(team_repos), unowned, dict(first_seen))
+        first_seen.offer(team, repo.created, explain.repository_ref(repo.full_name))
+    records.sort(key=explain.REPOSITORY_ORDER)
+    return RepositorySummary(dict(team_repos), unowned, dict(first_seen), tuple(records))
 
 
 def build_links(observation: GitHubObservation, matcher: rules.RepositoryMatcher) -> catalog.Links:
@@ -223,9 +339,9 @@ def merge_evidence(
     repos: RepositorySummary | None = None,
     history: Mapping[str, TeamTimes] | None = None,
     settings: Settings | None = None,
-) -> tuple[dict[str, float], dict[str, float]]:
+) -> tuple[dict[str, Evidence], dict[str, Evidence]]:
     """Earliest first-seen and first-deploy times per team across clusters and
-    repositories, for the state store.
+    repositories, each with the object that showed it, for the state store.
 
     With `settings` (and the `history` before this poll), only the teams that keep
     their own label (`kept_teams()`) are returned: a flood of teams never reaches the
@@ -246,16 +362,16 @@ def merge_evidence(
         )
     first_seen, first_deploy = _Earliest(), _Earliest()
     if repos is not None:
-        for team, when in repos.first_seen.items():
+        for team, (when, by) in repos.first_seen.items():
             if keep is None or team in keep:
-                first_seen.offer(team, when)
+                first_seen.offer(team, when, by)
     for summary in summaries:
-        for team, when in summary.first_seen.items():
+        for team, found in summary.first_seen.items():
             if keep is None or team in keep:
-                first_seen.offer(team, when)
-        for team, when in summary.first_deploy.items():
+                first_seen.offer(team, *explain.evidence(found))
+        for team, record in summary.first_deploy.items():
             if keep is None or team in keep:
-                first_deploy.offer(team, when)
+                first_deploy.offer(team, *explain.evidence(record))
     return first_seen, first_deploy
 
 
@@ -343,7 +459,7 @@ def compute(
     golden_paths: Counter[str] = Counter({p.name: 0 for p in settings.golden_paths})
     tools: Counter[DeployTool] = Counter(dict.fromkeys(DeployTool, 0))
     for s in summaries:
-        for (team, path), n in s.team_workloads.items():
+        for (team, path, _), n in s.team_tools.items():
             if n:
                 (golden if path is Path.GOLDEN else shadow)[team] += n
         for path in Path:
@@ -380,6 +496,11 @@ def compute(
             )
         )
     figures.sort(key=lambda f: f.team)
+    team_tools: Counter[tuple[str, Path, DeployTool]] = Counter()
+    for s in summaries:
+        for (team, path, tool), n in s.team_tools.items():
+            if n:
+                team_tools[team if team in keep else OTHER_TEAM, path, tool] += n
 
     # Folded teams get no history series: the onboarding or first deploy of a bucket
     # of unrelated teams would mean nothing, and would make the alerts on them lie.
@@ -406,6 +527,7 @@ def compute(
         ),
         golden_paths=dict(golden_paths),
         tools=dict(tools),
+        team_tools=dict(team_tools),
         launch=launch,
         target_ratio=target_ratio(settings, now),
         has_workloads=bool(summaries),
@@ -418,9 +540,9 @@ def compute(
 def _first_seen(
     team: str, summaries: Iterable[ClusterSummary], repos: RepositorySummary | None
 ) -> float | None:
-    found = [when for s in summaries if (when := s.first_seen.get(team)) is not None]
-    if repos is not None and (when := repos.first_seen.get(team)) is not None:
-        found.append(when)
+    found = [_time(seen) for s in summaries if (seen := s.first_seen.get(team)) is not None]
+    if repos is not None and (known := repos.first_seen.get(team)) is not None:
+        found.append(known.time)
     return min(found, default=None)
 
 

@@ -10,20 +10,25 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 DEFAULT_PORT = 9853
+
+_M = TypeVar("_M", bound=BaseModel)
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -322,6 +327,15 @@ class Limits(_Section):
     # Teams beyond this many are folded into team="_other", so a cluster that
     # suddenly reports 100,000 teams cannot exhaust the collector's or Prometheus' memory.
     max_teams: int = Field(default=2000, ge=1)
+    # adoption_workload_info series beyond this many are dropped (and counted), so opting
+    # in cannot put a 100,000-workload cluster's every object into Prometheus.
+    max_workload_series: int = Field(default=10000, ge=1)
+
+
+class Exporter(_Section):
+    # One adoption_workload_info series per tracked workload: opt-in, as its cardinality
+    # grows with the workloads (up to limits.max_workload_series).
+    workload_info: bool = False
 
 
 class Server(_Section):
@@ -356,6 +370,7 @@ class Settings(_Section):
     state: State = State()
     server: Server = Server()
     limits: Limits = Limits()
+    exporter: Exporter = Exporter()
 
     @field_validator("golden_paths")
     @classmethod
@@ -387,6 +402,19 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
+# pydantic's words for a wrong type name its own classes ("a valid dictionary or instance of
+# _TLSServerConfig"); a YAML user needs the YAML word.
+_PLAIN_TYPE_MESSAGES = {
+    "model_type": "must be a mapping",
+    "dict_type": "must be a mapping",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+}
+
+
 def _message(error: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -397,16 +425,35 @@ def _message(error: Any) -> str:
         expected = error.get("ctx", {}).get("expected", "")
         choices = [c.strip().strip("'") for c in re.split(r",| or ", expected) if c.strip()]
         return "must be one of " + ", ".join(choices)
+    if kind in _PLAIN_TYPE_MESSAGES:
+        return _PLAIN_TYPE_MESSAGES[kind]
+    if kind == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
+        return "must not be empty"
     if kind in ("value_error", "assertion_error"):
         return str(error["ctx"]["error"]) if "ctx" in error else str(error["msg"])
     return str(error["msg"]).lower().replace("input should", "must")
 
 
 def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    # pydantic adds a pseudo step naming the validator or the tagged type; users never wrote it
+    # pydantic adds pseudo steps naming the validator, the tagged type or a mapping's key
+    # (as opposed to its value); users never wrote them
     return tuple(
-        p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "union")))
+        p
+        for p in loc
+        if not (isinstance(p, str) and (p.startswith(("function-", "union")) or p == "[key]"))
     )
+
+
+def validate(model: type[_M], raw: object, source: str) -> _M:
+    """`raw` as `model`, or ConfigError naming every problem's key path: the one way any file
+    of ours (the config, the web config) reports a mistake."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{_key_path(_clean_loc(tuple(e['loc'])))}: {_message(e)}" for e in exc.errors()
+        ]
+        raise ConfigError(source, problems) from None
 
 
 def parse(raw: object, source: str = "config") -> Settings:
@@ -414,13 +461,7 @@ def parse(raw: object, source: str = "config") -> Settings:
         raise ConfigError(source, ["(top level): the file is empty"])
     if not isinstance(raw, dict):
         raise ConfigError(source, ["(top level): must be a mapping of sections"])
-    try:
-        return Settings.model_validate(raw)
-    except ValidationError as exc:
-        problems = [
-            f"{_key_path(_clean_loc(tuple(e['loc'])))}: {_message(e)}" for e in exc.errors()
-        ]
-        raise ConfigError(source, problems) from None
+    return validate(Settings, raw, source)
 
 
 def load(path: str | Path) -> Settings:
@@ -456,3 +497,188 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
         str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part
     )
     return f"{where}: not valid YAML: {what or 'cannot parse'}"
+
+
+# --- The web-config file -------------------------------------------------------------------
+# Prometheus exporter-toolkit's format (node_exporter's --web.config.file), validated with the
+# same machinery as the config: collector.webconfig loads it. What Python's ssl module cannot do
+# is refused by name, never silently ignored.
+
+# Go's names (the only ones exporter-toolkit accepts) -> OpenSSL's, for TLS 1.2. TLS 1.3 suites
+# are not configurable in Go either: listing them is allowed and changes nothing.
+CIPHER_SUITES = {
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+}
+TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
+VERIFIED_CLIENT_AUTH = ("NoClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert")
+_TLS_ORDER = {"TLS12": 12, "TLS13": 13}
+_WEB_UNSUPPORTED = {
+    "rate_limit": "; remove it",
+    "cert": "; use cert_file",
+    "key": "; use key_file",
+    "client_ca": "; use client_ca_file",
+    "curve_preferences": " (OpenSSL's default curves are used); remove it",
+}
+# exporter-toolkit allows exactly these headers, some with a fixed set of values, so every
+# service of the ecosystem sends the same security headers for the same file.
+_FIXED_HEADER_VALUES = {
+    "x_content_type_options": ("nosniff",),
+    "x_frame_options": ("deny", "sameorigin"),
+}
+_BCRYPT = re.compile(r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$")
+
+
+def _refuse_unsupported(value: object, info: ValidationInfo) -> None:
+    if value is not None:
+        raise ValueError(
+            f"not supported by adoption-collector{_WEB_UNSUPPORTED[str(info.field_name)]}"
+        )
+
+
+def _printable(value: str) -> str:
+    if not re.fullmatch(r"[\t\x20-\x7e]*", value):
+        raise ValueError("must be a string of printable ASCII")
+    return value
+
+
+def _cipher_suite(name: str) -> str:
+    if name not in CIPHER_SUITES and name not in TLS13_SUITES:
+        raise ValueError(f"unknown cipher suite {name}: must be one of " + ", ".join(CIPHER_SUITES))
+    return name
+
+
+def _user(name: str) -> str:
+    if not name:
+        raise ValueError("a user name must be a non-empty string")
+    if ":" in name:
+        raise ValueError("a user name cannot contain ':' (basic auth splits on it)")
+    return name
+
+
+def _bcrypt_hash(value: str) -> str:
+    if not _BCRYPT.match(value):  # never echoed: it is a password hash
+        raise ValueError("must be a bcrypt hash ($2a$, $2b$ or $2y$, cost 4 to 31)")
+    return value
+
+
+_Printable = Annotated[str, AfterValidator(_printable)]
+_File = Annotated[str, Field(min_length=1)]
+
+
+class TLSServerConfig(_Section):
+    cert_file: _File
+    key_file: _File
+    client_auth_type: Literal[
+        "NoClientCert",
+        "RequestClientCert",
+        "RequireAnyClientCert",
+        "VerifyClientCertIfGiven",
+        "RequireAndVerifyClientCert",
+    ] = "NoClientCert"
+    client_ca_file: _File | None = Field(default=None, validate_default=True)
+    client_allowed_sans: tuple[str, ...] = ()
+    max_version: Literal["TLS12", "TLS13"] = "TLS13"
+    min_version: Literal["TLS12", "TLS13"] = "TLS12"
+    cipher_suites: tuple[Annotated[str, AfterValidator(_cipher_suite)], ...] = ()
+    prefer_server_cipher_suites: StrictBool = True
+    cert: object = None
+    key: object = None
+    client_ca: object = None
+    curve_preferences: object = None
+
+    _unsupported = field_validator("cert", "key", "client_ca", "curve_preferences")(
+        _refuse_unsupported
+    )
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (self.cert_file, self.key_file, *filter(None, [self.client_ca_file]))
+
+    @field_validator("client_auth_type")
+    @classmethod
+    def _verified(cls, auth: str) -> str:
+        if auth not in VERIFIED_CLIENT_AUTH:
+            raise ValueError(
+                f"{auth} is not supported by adoption-collector: it accepts a client certificate "
+                "without verifying it; use RequireAndVerifyClientCert (or "
+                "VerifyClientCertIfGiven) with client_ca_file"
+            )
+        return auth
+
+    # Checked on the later key against the earlier ones (fields validate in the order above),
+    # so each problem names the key to change.
+    @field_validator("client_ca_file")
+    @classmethod
+    def _ca_fits_auth(cls, ca: str | None, info: ValidationInfo) -> str | None:
+        auth = info.data.get("client_auth_type")
+        if auth == "NoClientCert" and ca is not None:
+            raise ValueError(
+                "set, but client_auth_type is NoClientCert: no client certificate is asked for"
+            )
+        if auth not in (None, "NoClientCert") and ca is None:
+            raise ValueError(f"required with client_auth_type {auth}")
+        return ca
+
+    @field_validator("client_allowed_sans")
+    @classmethod
+    def _sans_need_verification(
+        cls, sans: tuple[str, ...], info: ValidationInfo
+    ) -> tuple[str, ...]:
+        if sans and info.data.get("client_auth_type") != "RequireAndVerifyClientCert":
+            raise ValueError("needs client_auth_type RequireAndVerifyClientCert")
+        return sans
+
+    @field_validator("min_version")
+    @classmethod
+    def _min_below_max(cls, minimum: str, info: ValidationInfo) -> str:
+        maximum = info.data.get("max_version")
+        if maximum is not None and _TLS_ORDER[minimum] > _TLS_ORDER[maximum]:
+            raise ValueError("must not be above max_version")
+        return minimum
+
+
+class ResponseHeaders(_Section):
+    strict_transport_security: _Printable = Field("", alias="Strict-Transport-Security")
+    x_content_type_options: _Printable = Field("", alias="X-Content-Type-Options")
+    x_frame_options: _Printable = Field("", alias="X-Frame-Options")
+    x_xss_protection: _Printable = Field("", alias="X-XSS-Protection")
+    content_security_policy: _Printable = Field("", alias="Content-Security-Policy")
+
+    @field_validator("x_content_type_options", "x_frame_options")
+    @classmethod
+    def _fixed_values(cls, value: str, info: ValidationInfo) -> str:
+        allowed = _FIXED_HEADER_VALUES[str(info.field_name)]
+        if value and value not in allowed:  # blank means unset, as in exporter-toolkit
+            raise ValueError("must be one of " + ", ".join(allowed))
+        return value
+
+    def items(self) -> tuple[tuple[str, str], ...]:
+        """The headers to send: the set ones, by their HTTP names."""
+        fields = type(self).model_fields
+        return tuple((f.alias or n, v) for n, f in fields.items() if (v := getattr(self, n)))
+
+
+class HTTPServerConfig(_Section):
+    # HTTP/2 is never served, so http2: true and false behave the same.
+    http2: StrictBool = False
+    headers: ResponseHeaders = Field(default_factory=lambda: ResponseHeaders.model_validate({}))
+
+
+class WebConfigFile(_Section):
+    tls_server_config: TLSServerConfig | None = None
+    http_server_config: HTTPServerConfig = Field(default_factory=HTTPServerConfig)
+    basic_auth_users: dict[
+        Annotated[str, AfterValidator(_user)], Annotated[str, AfterValidator(_bcrypt_hash)]
+    ] = Field(default_factory=dict)
+    rate_limit: object = None
+
+    _unsupported = field_validator("rate_limit")(_refuse_unsupported)

@@ -8,7 +8,9 @@ The metric names below are a contract with dashboards and alerts: do not rename.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -17,6 +19,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from collector import __version__
 from collector.adoption import Snapshot
 from collector.model import Path, RepoPath, SourceStatus
+
+if TYPE_CHECKING:
+    from collector.explain import Drilldown
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -59,12 +64,62 @@ def team_metrics(s: Snapshot) -> Iterator[Metric]:
         "1 if the team is mandated to use the platform (left out of the voluntary ratio).",
         ["team"],
     )
+    tools = _gauge(
+        "adoption_team_deploy_tool_workloads",
+        "Tracked workloads of an active team by path and by the tool that last applied their "
+        "spec (from managedFields); only combinations with a workload.",
+        ["team", "path", "tool"],
+    )
     for t in s.teams:
         workloads.add_metric([t.team, Path.GOLDEN.value], t.golden)
         workloads.add_metric([t.team, Path.SHADOW.value], t.shadow)
         adopted.add_metric([t.team], int(t.adopted))
         mandated.add_metric([t.team], int(t.mandated))
-    yield from (workloads, adopted, mandated)
+    for (team, path, tool), n in sorted(s.team_tools.items()):
+        tools.add_metric([team, path.value, tool.value], n)
+    yield from (workloads, adopted, mandated, tools)
+
+
+WORKLOAD_INFO_LABELS = (
+    "kube_cluster",
+    "namespace",
+    "workload",
+    "kind",
+    "team",
+    "path",
+    "golden_path",
+    "tool",
+)
+
+
+def workload_info_metrics(drilldown: Drilldown, limit: int) -> tuple[Metric, int]:
+    """adoption_workload_info for the first `limit` workloads in (cluster, namespace, kind,
+    name) order, and how many were left out."""
+    info = _gauge(
+        "adoption_workload_info",
+        "One series per tracked workload, always 1, naming its team (folded like the team "
+        'series; "" when unowned), path, golden path and deploy tool (exporter.workload_info; '
+        "at most limits.max_workload_series).",
+        WORKLOAD_INFO_LABELS,
+    )
+    records = drilldown.records
+    label = drilldown.team_label
+    for r in records[:limit]:
+        team = r.team
+        info.add_metric(
+            [
+                r.cluster,
+                r.namespace,
+                r.name,
+                r.kind,
+                "" if team is None else label(team),
+                r.path.value,
+                r.golden_path or "",
+                r.tool.value,
+            ],
+            1,
+        )
+    return info, max(0, len(records) - limit)
 
 
 def history_metrics(s: Snapshot) -> Iterator[Metric]:
@@ -175,7 +230,12 @@ def _optional(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
     return family
 
 
-def collector_metrics(statuses: Iterable[SourceStatus], dropped_teams: int = 0) -> Iterator[Metric]:
+def collector_metrics(
+    statuses: Iterable[SourceStatus],
+    dropped_teams: int = 0,
+    dropped_workload_series: int | None = None,
+) -> Iterator[Metric]:
+    """`dropped_workload_series`: None when exporter.workload_info is off (no gauge)."""
     labels = ["source", "kube_cluster"]
     up = _gauge("adoption_collector_up", "1 if the last poll of the source succeeded.", labels)
     last_success = _gauge(
@@ -272,6 +332,13 @@ def collector_metrics(statuses: Iterable[SourceStatus], dropped_teams: int = 0) 
         "last computation; 0 normally.",
         dropped_teams,
     )
+    if dropped_workload_series is not None:
+        yield GaugeMetricFamily(
+            "adoption_collector_dropped_workload_series",
+            "Workloads beyond limits.max_workload_series left without an adoption_workload_info "
+            "series in the last computation; 0 normally.",
+            dropped_workload_series,
+        )
     info = _gauge(
         "adoption_collector_build_info", "The collector's version; always 1.", ["version"]
     )
@@ -287,22 +354,42 @@ class _Fixed(Collector):
         return self._metrics
 
 
-def render(snapshot: Snapshot | None, statuses: Iterable[SourceStatus]) -> bytes:
+def render(
+    snapshot: Snapshot | None,
+    statuses: Iterable[SourceStatus],
+    *,
+    workload_info: Drilldown | None = None,
+    max_workload_series: int = 10000,
+) -> bytes:
     """The full exposition text. Without a snapshot (nothing polled yet) only the collector's
-    own metrics are rendered, so an empty start never reports 0% adoption."""
-    metrics = list(collector_metrics(statuses, snapshot.dropped_teams if snapshot else 0))
+    own metrics are rendered, so an empty start never reports 0% adoption. With
+    `workload_info` (the same publish's drill-down; exporter.workload_info on), one
+    adoption_workload_info series per workload, up to `max_workload_series`."""
+    adoption: list[Metric] = []
+    dropped = None
     if snapshot is not None:
-        metrics[:0] = adoption_metrics(snapshot)
+        adoption.extend(adoption_metrics(snapshot))
+        if workload_info is not None and snapshot.has_workloads:
+            info, dropped = workload_info_metrics(workload_info, max_workload_series)
+            adoption.append(info)
+    metrics = list(collector_metrics(statuses, snapshot.dropped_teams if snapshot else 0, dropped))
+    metrics[:0] = adoption
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Fixed(metrics))
     return generate_latest(registry)
 
 
 class Exposition:
-    """Holds the last rendered exposition; written by the poller, read by every scrape."""
+    """Holds the last rendered exposition, plain and gzipped: written by the poller (which pays
+    for the compression, once per poll), read by every scrape. Both forms are swapped as one
+    reference, so a scrape never pairs one poll's text with another's compression."""
 
     def __init__(self) -> None:
-        self.latest: bytes = render(None, ())
+        self.publish(render(None, ()))
 
     def publish(self, body: bytes) -> None:
-        self.latest = body
+        self.both = (body, gzip.compress(body, compresslevel=6, mtime=0))
+
+    @property
+    def latest(self) -> bytes:
+        return self.both[0]

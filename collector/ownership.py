@@ -7,16 +7,40 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 
 from collector.model import Repository
 
 __all__ = [
     "MAX_TEAM_LENGTH",
+    "NO_OWNER",
+    "Owner",
+    "TeamSource",
+    "namespace_owner",
     "namespace_team",
     "normalise_team",
     "repository_team",
+    "workload_owner",
     "workload_team",
 ]
+
+
+class TeamSource(StrEnum):
+    """Which of the ownership sources decided a workload's team."""
+
+    WORKLOAD_LABEL = "workload_label"
+    CATALOG = "catalog"
+    NAMESPACE_LABEL = "namespace_label"
+    STATIC_MAP = "static_map"
+    NONE = "none"
+
+
+# (team or None, the source that decided, its detail: the label key, the catalog
+# Component, "ownership.namespaces", or None). Shared between the workloads it applies
+# to, so callers build one per namespace or Component, not one per workload.
+Owner = tuple[str | None, TeamSource, str | None]
+NO_OWNER: Owner = (None, TeamSource.NONE, None)
+STATIC_MAP_KEY = "ownership.namespaces"
 
 # The longest Kubernetes object name. Label values stop at 63 characters; a catalog
 # owner or custom property longer than this is garbage, and a team name is repeated
@@ -53,14 +77,29 @@ def normalise_team(raw: str | None) -> str | None:
     return name if name.isascii() else _SURROGATE.sub("\ufffd", name)
 
 
-def _first_team(labels: Mapping[str, str], label_keys: Sequence[str]) -> str | None:
+def _first_team(labels: Mapping[str, str], label_keys: Sequence[str]) -> tuple[str, str] | None:
+    """(team, the key that named it), from the first key with a usable value."""
     for key in label_keys:
         value = labels.get(key)
         if value is not None:
             team = normalise_team(value)
             if team is not None:
-                return team
+                return team, key
     return None
+
+
+def namespace_owner(
+    namespace: str,
+    namespace_labels: Mapping[str, str],
+    label_keys: Sequence[str],
+    static_map: Mapping[str, str],
+) -> Owner:
+    """`namespace_team()` and which source named the team."""
+    found = _first_team(namespace_labels, label_keys)
+    if found is not None:
+        return found[0], TeamSource.NAMESPACE_LABEL, found[1]
+    team = normalise_team(static_map.get(namespace))
+    return NO_OWNER if team is None else (team, TeamSource.STATIC_MAP, STATIC_MAP_KEY)
 
 
 def namespace_team(
@@ -76,10 +115,24 @@ def namespace_team(
     team has onboarded, which a single labelled workload does not prove.
     A key present with an empty (or prefix-only) value is skipped as if absent.
     """
-    team = _first_team(namespace_labels, label_keys)
-    if team is not None:
-        return team
-    return normalise_team(static_map.get(namespace))
+    return namespace_owner(namespace, namespace_labels, label_keys, static_map)[0]
+
+
+def workload_owner(
+    workload_labels: Mapping[str, str],
+    label_keys: Sequence[str],
+    namespace: Owner,
+    catalog: Owner | None = None,
+) -> Owner:
+    """`workload_team()` and which source decided: `namespace` is what
+    `namespace_owner()` says of the workload's namespace, `catalog` the owner the
+    selecting catalog Component gives (None, or team None: no Component names one)."""
+    found = _first_team(workload_labels, label_keys)
+    if found is not None:
+        return found[0], TeamSource.WORKLOAD_LABEL, found[1]
+    if catalog is not None and catalog[0] is not None:
+        return catalog
+    return namespace
 
 
 def workload_team(
@@ -103,10 +156,10 @@ def workload_team(
     the next key and then the namespace; an empty label must not hide an owner
     recorded elsewhere.
     """
-    team = _first_team(workload_labels, label_keys)
-    if team is not None:
-        return team
-    return catalog_team if catalog_team is not None else namespace_team
+    catalog: Owner = (catalog_team, TeamSource.CATALOG, None)
+    return workload_owner(
+        workload_labels, label_keys, (namespace_team, TeamSource.NONE, None), catalog
+    )[0]
 
 
 def repository_team(repo: Repository) -> str | None:

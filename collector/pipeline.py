@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
 
-from collector import adoption, catalog, exporter, rules
+from collector import adoption, catalog, explain, exporter, rules
 from collector.config import Settings
 from collector.model import ClusterObservation, GitHubObservation, RateLimit, SourceStatus
 from collector.sources import PollError
@@ -89,6 +89,9 @@ class Pipeline:
         self.github = github
         self.exposition = exporter.Exposition()
         self.snapshot: adoption.Snapshot | None = None
+        # What the drill-down API serves, from the same publish as `snapshot`; None before
+        # the first poll. Replaced whole (one reference assignment), never modified.
+        self.drilldown: explain.Drilldown | None = None
         self._summaries: dict[str, adoption.ClusterSummary] = {}
         self._repos: adoption.RepositorySummary | None = None
         self._links: catalog.Links | None = None
@@ -264,13 +267,34 @@ class Pipeline:
                 # Figures are still right from memory; the write is retried next poll.
                 log.error("%s", exc)
                 history = self.state.history
+            now = self.clock()
             snapshot = (
-                adoption.compute(summaries, history, self.settings, self.clock(), self._repos)
+                adoption.compute(summaries, history, self.settings, now, self._repos)
                 if summaries or self._repos is not None
                 else None
             )
+            drilldown = (
+                None
+                if snapshot is None
+                else explain.Drilldown(
+                    snapshot,
+                    clusters=summaries,
+                    repos=self._repos,
+                    history=history,
+                    settings=self.settings,
+                    polled_at=now,
+                )
+            )
             self.snapshot = snapshot
-            self.exposition.publish(exporter.render(snapshot, statuses))
+            self.drilldown = drilldown
+            self.exposition.publish(
+                exporter.render(
+                    snapshot,
+                    statuses,
+                    workload_info=drilldown if self.settings.exporter.workload_info else None,
+                    max_workload_series=self.settings.limits.max_workload_series,
+                )
+            )
 
     def close(self) -> None:
         """Close the sources and the state store; the pipeline owns both once built."""

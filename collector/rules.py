@@ -8,6 +8,8 @@ The module is pure: no I/O, no logging, no module-level mutable state.
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import translate
@@ -18,10 +20,87 @@ __all__ = [
     "CompiledSelector",
     "GoldenPathMatcher",
     "NamespaceScope",
+    "Reasons",
     "RepositoryMatcher",
+    "Requirement",
     "deploy_tool",
     "selector_matches",
 ]
+
+# A value quoted in a reason is clipped: annotation values can be hundreds of KiB.
+_QUOTE_LIMIT = 80
+
+
+def _quote(value: str) -> str:
+    if len(value) > _QUOTE_LIMIT:
+        value = value[: _QUOTE_LIMIT - 3] + "..."
+    return f'"{value}"'
+
+
+class Requirement:
+    """One requirement of a selector (a matchLabels entry or a matchExpression), for
+    explanations: whether it holds for one value, and how to say so or why not.
+
+    `CompiledSelector.matches` checks the same compiled values (the same regex objects)
+    in flat per-operator tuples for speed; the tests hold the two to the same answers.
+    """
+
+    __slots__ = ("allowed", "key", "operator", "patterns", "text")
+
+    def __init__(
+        self,
+        key: str,
+        operator: str,
+        allowed: frozenset[str] = frozenset(),
+        patterns: tuple[re.Pattern[str], ...] = (),
+        shown: tuple[str, ...] = (),
+    ) -> None:
+        self.key = key
+        self.operator = operator  # "=", or a matchExpressions operator
+        self.allowed = allowed
+        self.patterns = patterns
+        listed = shown[0] if len(shown) == 1 else f"({', '.join(shown)})"
+        self.text = (
+            f"{key}={shown[0]}"
+            if operator == "="
+            else f"{key} exists"
+            if operator == "Exists"
+            else f"{key} does not exist"
+            if operator == "DoesNotExist"
+            else f"{key} {operator} {listed}"
+        )
+
+    def holds(self, value: str | None) -> bool:
+        op = self.operator
+        if op == "DoesNotExist":
+            return value is None
+        if op == "NotIn":
+            return value is None or value not in self.allowed
+        if value is None:
+            return False
+        if op == "Matches":
+            return any(p.search(value) is not None for p in self.patterns)
+        return op == "Exists" or value in self.allowed
+
+    def failure(self, noun: str, value: str | None) -> str:
+        """Why the requirement does not hold for `value`, stated plainly."""
+        if value is None:
+            return f"{noun} {self.key} is absent"
+        shown = sorted(self.allowed) if self.operator != "Matches" else self._sources()
+        quoted = _quote(value)
+        if self.operator == "DoesNotExist":
+            return f"{noun} {self.key} is {quoted}, but must be absent"
+        if self.operator == "NotIn":
+            return f"{noun} {self.key} is {quoted}, one of the excluded {', '.join(shown)}"
+        if self.operator == "Matches":
+            which = shown[0] if len(shown) == 1 else f"any of {', '.join(shown)}"
+            return f"{noun} {self.key} is {quoted}, not matching {which}"
+        if len(shown) == 1:
+            return f"{noun} {self.key} is {quoted}, not {_quote(shown[0])}"
+        return f"{noun} {self.key} is {quoted}, not one of {', '.join(shown)}"
+
+    def _sources(self) -> list[str]:
+        return [p.pattern for p in self.patterns]
 
 
 class CompiledSelector:
@@ -31,10 +110,22 @@ class CompiledSelector:
     the answer; the cheap checks run first and the regex searches last.
     """
 
-    __slots__ = ("_absent", "_in", "_labels", "_matches", "_not_in", "_present", "keys")
+    __slots__ = (
+        "_absent",
+        "_in",
+        "_labels",
+        "_matches",
+        "_not_in",
+        "_present",
+        "keys",
+        "requirements",
+    )
 
     def __init__(self, selector: config.Selector) -> None:
         labels: list[tuple[str, str]] = list(selector.match_labels.items())
+        # In the order the config gives them, for explanations: matchLabels, then
+        # matchExpressions.
+        requirements = [Requirement(k, "=", frozenset((v,)), shown=(v,)) for k, v in labels]
         present: list[str] = []
         absent: list[str] = []
         in_: list[tuple[str, frozenset[str]]] = []
@@ -53,6 +144,16 @@ class CompiledSelector:
                 # Kept as separate patterns rather than one alternation: joining
                 # would renumber backreferences and break inline global flags.
                 matches.append((req.key, tuple(re.compile(v) for v in req.values)))
+            requirements.append(
+                Requirement(
+                    req.key,
+                    req.operator,
+                    frozenset(req.values) if req.operator in ("In", "NotIn") else frozenset(),
+                    matches[-1][1] if req.operator == "Matches" else (),
+                    tuple(req.values),
+                )
+            )
+        self.requirements: tuple[Requirement, ...] = tuple(requirements)
         self._labels = tuple(labels)
         self._present = tuple(present)
         self._absent = tuple(absent)
@@ -107,7 +208,7 @@ def selector_matches(selector: config.Selector, values: Mapping[str, str]) -> bo
 
 
 class _CompiledPath:
-    __slots__ = ("annotations", "field_managers", "labels", "name", "namespace_labels")
+    __slots__ = ("annotations", "criteria", "field_managers", "labels", "name", "namespace_labels")
 
     def __init__(self, name: str, crit: config.Match) -> None:
         self.name = name
@@ -118,6 +219,20 @@ class _CompiledPath:
         self.field_managers = (
             None if crit.field_managers is None else frozenset(crit.field_managers)
         )
+        # For explanations, in the order the README lists the criteria: (singular noun,
+        # plural noun, which mapping of the workload it reads, its requirements).
+        self.criteria = tuple(
+            (noun, plural, source, selector.requirements)
+            for noun, plural, source, selector in (
+                ("label", "labels", _LABELS, self.labels),
+                ("annotation", "annotations", _ANNOTATIONS, self.annotations),
+                ("namespace label", "namespace labels", _NAMESPACE, self.namespace_labels),
+            )
+            if selector is not None
+        )
+
+
+_LABELS, _ANNOTATIONS, _NAMESPACE = range(3)
 
 
 def _compile_optional(selector: config.Selector | None) -> CompiledSelector | None:
@@ -134,11 +249,12 @@ class GoldenPathMatcher:
     criterion holds wins, so operators control precedence by ordering.
     """
 
-    __slots__ = ("_paths", "annotation_keys", "names")
+    __slots__ = ("_by_name", "_paths", "annotation_keys", "names")
 
     def __init__(self, paths: Sequence[config.GoldenPath]) -> None:
         # Paths with only GitHub signals never match a workload by its own metadata.
         self._paths = tuple(_CompiledPath(p.name, p.match) for p in paths if p.match is not None)
+        self._by_name = {p.name: p for p in self._paths}
         self.names: tuple[str, ...] = tuple(p.name for p in self._paths)
         # Taken from the source selectors, not the compiled ones: an empty
         # selector is dropped when compiled but reads no keys anyway.
@@ -164,6 +280,126 @@ class GoldenPathMatcher:
                 continue
             return path.name
         return None
+
+    def reasons(self) -> Reasons:
+        """A memo of reason strings for one poll: many workloads share each one."""
+        return Reasons(self._paths, self._by_name)
+
+
+NO_WORKLOAD_PATH = "no golden path is configured for workloads"
+_MANAGER = operator.attrgetter("manager")
+
+
+class Reasons:
+    """Why a workload is on its golden path, or which path it missed least and how.
+
+    Built per poll by `GoldenPathMatcher.reasons()`; strings are memoised, so the
+    thousands of workloads that fail the same requirement with the same value share
+    one string. Only shadow workloads pay for the closest miss.
+    """
+
+    __slots__ = (
+        "_annotation_keys",
+        "_by_name",
+        "_label_keys",
+        "_managers",
+        "_memo",
+        "_misses",
+        "_namespace_keys",
+        "_paths",
+    )
+
+    def __init__(
+        self, paths: tuple[_CompiledPath, ...], by_name: Mapping[str, _CompiledPath]
+    ) -> None:
+        self._paths = paths
+        self._by_name = by_name
+        self._memo: dict[object, str] = {}
+        # What a closest miss depends on, read in C (`map`) as the key of a memo of whole
+        # answers: most shadow workloads repeat another's values.
+        keys: tuple[dict[str, None], ...] = ({}, {}, {})
+        for path in paths:
+            for _, _, source, requirements in path.criteria:
+                keys[source].update(dict.fromkeys(r.key for r in requirements))
+        self._label_keys, self._annotation_keys, self._namespace_keys = (tuple(k) for k in keys)
+        self._managers = any(p.field_managers is not None for p in paths)
+        self._misses: dict[object, str] = {}
+
+    def golden(self, path_name: str, workload: model.Workload) -> str:
+        """The criteria of `path_name` (which `match` returned) that the workload met."""
+        path = self._by_name[path_name]
+        if path.field_managers is None:
+            key: object = path
+        else:
+            names = path.field_managers
+            key = (path, next(m.manager for m in workload.managers if m.manager in names))
+        reason = self._memo.get(key)
+        if reason is None:
+            parts = [
+                f"{plural} {', '.join(r.text for r in requirements)}"
+                for _, plural, _, requirements in path.criteria
+            ]
+            if isinstance(key, tuple):
+                parts.append(f"field managers include {key[1]}")
+            reason = self._memo[key] = f"{path.name}: {'; '.join(parts)}"
+        return reason
+
+    def closest_miss(self, workload: model.Workload, namespace_labels: Mapping[str, str]) -> str:
+        """The path whose criteria held for the most individual requirements (the first
+        in configuration order on a tie), and the first of its requirements that failed."""
+        signature = (
+            tuple(map(workload.labels.get, self._label_keys)),
+            tuple(map(workload.annotations.get, self._annotation_keys)),
+            tuple(map(namespace_labels.get, self._namespace_keys)),
+            tuple(map(_MANAGER, workload.managers)) if self._managers else (),
+        )
+        reason = self._misses.get(signature)
+        if reason is None:
+            reason = self._misses[signature] = self._closest_miss(workload, namespace_labels)
+        return reason
+
+    def _closest_miss(self, workload: model.Workload, namespace_labels: Mapping[str, str]) -> str:
+        sources = (workload.labels, workload.annotations, namespace_labels)
+        best_held = -1
+        best: tuple[_CompiledPath, object, str | None, str | None] | None = None
+        for path in self._paths:
+            held = 0
+            failed: tuple[object, str | None, str | None] | None = None
+            for noun, _, source, requirements in path.criteria:
+                values = sources[source]
+                for requirement in requirements:
+                    value = values.get(requirement.key)
+                    if requirement.holds(value):
+                        held += 1
+                    elif failed is None:
+                        failed = (requirement, noun, value)
+            if path.field_managers is not None:
+                if _any_manager_in(workload.managers, path.field_managers):
+                    held += 1
+                elif failed is None:
+                    failed = (path.field_managers, None, None)
+            if held > best_held and failed is not None:
+                best_held = held
+                best = (path, *failed)
+        if best is None:
+            return NO_WORKLOAD_PATH
+        miss, failed_on, miss_noun, miss_value = best
+        if isinstance(failed_on, Requirement) and miss_noun is not None:
+            key: object = (failed_on, miss_value)
+            reason = self._memo.get(key)
+            if reason is None:
+                reason = self._memo[key] = (
+                    f"{miss.name}: {failed_on.failure(miss_noun, miss_value)}"
+                )
+            return reason
+        names = tuple(dict.fromkeys(m.manager for m in workload.managers))
+        key = (miss, names)
+        reason = self._memo.get(key)
+        if reason is None:
+            have = ", ".join(names) if names else "none"
+            want = ", ".join(sorted(miss.field_managers or ()))
+            reason = self._memo[key] = f"{miss.name}: field managers are {have}, none of {want}"
+        return reason
 
 
 def _any_manager_in(managers: Iterable[model.FieldManager], names: frozenset[str]) -> bool:
@@ -198,6 +434,7 @@ def _ignored(entry: model.FieldManager) -> bool:
     return not entry.owns_spec or name in _IN_CLUSTER or name.endswith(_IN_CLUSTER_SUFFIX)
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of distinct managers, on every workload
 def _tool_for(manager: str) -> model.DeployTool:
     tool = _EXACT_TOOL.get(manager)
     if tool is not None:
@@ -211,8 +448,11 @@ def _tool_for(manager: str) -> model.DeployTool:
     return model.DeployTool.OTHER
 
 
-def deploy_tool(managers: Sequence[model.FieldManager]) -> model.DeployTool:
-    """The tool that last wrote the workload's spec, from its managedFields.
+def deploy_tool(
+    managers: Sequence[model.FieldManager],
+) -> tuple[model.DeployTool, model.FieldManager | None]:
+    """The tool that last wrote the workload's spec, from its managedFields, and the
+    entry it was read from (None: no usable entry, the tool is unknown).
 
     In-cluster controllers and entries that own no spec field are ignored. Of
     the rest the newest by `time` wins; a missing time counts as oldest and a
@@ -228,8 +468,8 @@ def deploy_tool(managers: Sequence[model.FieldManager]) -> model.DeployTool:
         if best is None or time >= best_time:
             best, best_time = entry, time
     if best is None:
-        return model.DeployTool.UNKNOWN
-    return _tool_for(best.manager)
+        return model.DeployTool.UNKNOWN, None
+    return _tool_for(best.manager), best
 
 
 class NamespaceScope:
@@ -296,19 +536,39 @@ class RepositoryMatcher:
         self._paths = tuple(compiled)
 
     def match(self, repo: model.Repository) -> str | None:
+        found = self.signal(repo)
+        return None if found is None else found[0]
+
+    def signal(self, repo: model.Repository) -> tuple[str, str] | None:
+        """(the first golden path a signal holds for, that signal stated plainly), or None.
+        Within a path: its template, then its source template, then its workflows."""
         template = repo.template.lower() if repo.template else None
         sources = {c.source_template.lower() for c in repo.components if c.source_template}
         targets = {t for u in repo.workflow_uses if (t := catalog.workflow_target(u)) is not None}
         for name, templates, source_templates, workflows in self._paths:
-            if template in templates or sources & source_templates or targets & workflows:
-                return name
+            if template in templates:
+                return name, f"generated from template {repo.template}"
+            if found := sources & source_templates:
+                return name, f"catalog source template {min(found)}"
+            if found := targets & workflows:
+                return name, f"calls reusable workflow {min(found)}"
         return None
 
     def path(self, repo: model.Repository) -> tuple[model.RepoPath, str | None]:
         """(golden, its path) if a signal holds; else shadow with workflows, else other."""
-        name = self.match(repo)
-        if name is not None:
-            return model.RepoPath.GOLDEN, name
-        if repo.workflow_files:
-            return model.RepoPath.SHADOW, None
-        return model.RepoPath.OTHER, None
+        path, name, _ = self.explain(repo)
+        return path, name
+
+    def explain(self, repo: model.Repository) -> tuple[model.RepoPath, str | None, str]:
+        """`path()` and the reason for it."""
+        found = self.signal(repo)
+        if found is not None:
+            return model.RepoPath.GOLDEN, found[0], found[1]
+        n = repo.workflow_files
+        if n:
+            return (
+                model.RepoPath.SHADOW,
+                None,
+                f"has {n} workflow{'s' if n > 1 else ''}, none golden",
+            )
+        return model.RepoPath.OTHER, None, "no workflows"

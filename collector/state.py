@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from collector import __version__
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # 'ADOP': marks the file as ours, so a foreign SQLite file is refused, not overwritten.
 APPLICATION_ID = 0x41444F50
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 OnUnreadable = Literal["fail", "keep_aside"]
 
@@ -44,7 +44,12 @@ CREATE TABLE teams (
     team TEXT PRIMARY KEY,
     first_seen REAL,      -- earliest creation time of the team's namespaces or workloads
     first_deploy REAL,    -- earliest creation time of a golden workload of the team
-    updated_at REAL       -- when either time last moved earlier; NULL: not since version 2
+    updated_at REAL,      -- when the row last changed; NULL: not since version 2
+    -- The object that set each time, "SOURCE:OBJECT" (e.g. namespace:prod-eu/search,
+    -- workload:prod-eu/search/Deployment/api, repository:acme/x), kept because the
+    -- object itself may be deleted; NULL: set before version 3, or not known.
+    first_seen_by TEXT,
+    first_deploy_by TEXT
 ) WITHOUT ROWID
 """
 
@@ -66,21 +71,47 @@ _COLUMNS: dict[int, dict[str, tuple[str, ...]]] = {
         "teams": ("team", "first_seen", "first_deploy", "updated_at"),
         "migrations": ("version", "from_version", "applied_at", "collector_version"),
     },
+    3: {
+        "teams": (
+            "team",
+            "first_seen",
+            "first_deploy",
+            "updated_at",
+            "first_seen_by",
+            "first_deploy_by",
+        ),
+        "migrations": ("version", "from_version", "applied_at", "collector_version"),
+    },
 }
 
 # SQLite's min() returns NULL if either side is NULL; coalesce keeps the known one. The
 # WHERE leaves a row (and its updated_at) alone unless one of its times really moves earlier
-# (9e999 is SQLite's infinity; a NULL newcomer compares as NULL, which is false).
+# (9e999 is SQLite's infinity; a NULL newcomer compares as NULL, which is false), or the
+# object behind an unchanged time becomes known (a file upgraded from version 2). Every SET
+# expression reads the row as it was, so each object moves with its time.
 _UPSERT = """
-INSERT INTO teams (team, first_seen, first_deploy, updated_at) VALUES (?, ?, ?, ?)
+INSERT INTO teams (team, first_seen, first_deploy, updated_at, first_seen_by, first_deploy_by)
+VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (team) DO UPDATE SET
     first_seen = min(coalesce(teams.first_seen, excluded.first_seen),
                      coalesce(excluded.first_seen, teams.first_seen)),
     first_deploy = min(coalesce(teams.first_deploy, excluded.first_deploy),
                        coalesce(excluded.first_deploy, teams.first_deploy)),
-    updated_at = excluded.updated_at
+    updated_at = excluded.updated_at,
+    first_seen_by = CASE
+        WHEN excluded.first_seen < coalesce(teams.first_seen, 9e999)
+          OR (excluded.first_seen = teams.first_seen AND teams.first_seen_by IS NULL)
+        THEN excluded.first_seen_by ELSE teams.first_seen_by END,
+    first_deploy_by = CASE
+        WHEN excluded.first_deploy < coalesce(teams.first_deploy, 9e999)
+          OR (excluded.first_deploy = teams.first_deploy AND teams.first_deploy_by IS NULL)
+        THEN excluded.first_deploy_by ELSE teams.first_deploy_by END
 WHERE excluded.first_seen < coalesce(teams.first_seen, 9e999)
    OR excluded.first_deploy < coalesce(teams.first_deploy, 9e999)
+   OR (excluded.first_seen = teams.first_seen AND teams.first_seen_by IS NULL
+       AND excluded.first_seen_by IS NOT NULL)
+   OR (excluded.first_deploy = teams.first_deploy AND teams.first_deploy_by IS NULL
+       AND excluded.first_deploy_by IS NOT NULL)
 """
 
 
@@ -88,10 +119,32 @@ WHERE excluded.first_seen < coalesce(teams.first_seen, 9e999)
 class TeamTimes:
     first_seen: float | None
     first_deploy: float | None
+    # The object that set each time, "SOURCE:OBJECT" (see the teams table); None: unknown.
+    first_seen_by: str | None = None
+    first_deploy_by: str | None = None
 
 
-def _earlier(new: float | None, old: float | None) -> bool:
-    return new is not None and (old is None or new < old)
+class Evidence(NamedTuple):
+    """A time and the object that showed it, as "SOURCE:OBJECT" (None: not known)."""
+
+    time: float
+    by: str | None = None
+
+
+def _evidence(value: float | Evidence | None) -> Evidence | None:
+    if value is None or isinstance(value, Evidence):
+        return value
+    return Evidence(value)
+
+
+def _merge(new: Evidence | None, old: float | None, old_by: str | None) -> Evidence | None:
+    """`new` if it is earlier than `old`, or the same time with the object `old_by` lacks;
+    else None (nothing to write)."""
+    if new is None:
+        return None
+    if old is None or new.time < old:
+        return new
+    return new if new.time == old and old_by is None and new.by is not None else None
 
 
 class StateError(Exception):
@@ -320,37 +373,49 @@ class StateStore:
         return version
 
     def load(self) -> dict[str, TeamTimes]:
-        rows = self._db.execute("SELECT team, first_seen, first_deploy FROM teams")
-        return {team: TeamTimes(seen, deploy) for team, seen, deploy in rows}
+        rows = self._db.execute(
+            "SELECT team, first_seen, first_deploy, first_seen_by, first_deploy_by FROM teams"
+        )
+        return {team: TeamTimes(*times) for team, *times in rows}
 
     @property
     def history(self) -> dict[str, TeamTimes]:
         return dict(self._history)
 
     def record(
-        self, first_seen: Mapping[str, float], first_deploy: Mapping[str, float]
+        self,
+        first_seen: Mapping[str, float | Evidence],
+        first_deploy: Mapping[str, float | Evidence],
     ) -> dict[str, TeamTimes]:
         """Merge new evidence (min-only) and return the whole history.
 
-        Only evidence earlier than what is known is written, so a steady state
-        costs no disk write. If the write fails, the evidence stays in memory and
-        pending, is retried on the next call, and StateError is raised. When this
-        returns, everything it returns is committed.
+        Only evidence earlier than what is known is written (or the object behind a
+        known time, when the file did not keep it), so a steady state costs no disk
+        write. A time is written with its object, in the same row and transaction.
+        If the write fails, the evidence stays in memory and pending, is retried on
+        the next call, and StateError is raised. When this returns, everything it
+        returns is committed.
         """
         for team in first_seen.keys() | first_deploy.keys():
-            seen, deploy = first_seen.get(team), first_deploy.get(team)
             old = self._history.get(team, TeamTimes(None, None))
-            if _earlier(seen, old.first_seen) or _earlier(deploy, old.first_deploy):
+            seen = _merge(_evidence(first_seen.get(team)), old.first_seen, old.first_seen_by)
+            deploy = _merge(
+                _evidence(first_deploy.get(team)), old.first_deploy, old.first_deploy_by
+            )
+            if seen is not None or deploy is not None:
                 merged = TeamTimes(
-                    seen if _earlier(seen, old.first_seen) else old.first_seen,
-                    deploy if _earlier(deploy, old.first_deploy) else old.first_deploy,
+                    old.first_seen if seen is None else seen.time,
+                    old.first_deploy if deploy is None else deploy.time,
+                    old.first_seen_by if seen is None else seen.by,
+                    old.first_deploy_by if deploy is None else deploy.by,
                 )
                 self._history[team] = merged
                 self._pending[team] = merged
         if self._pending:
             now = self._clock()
             rows = [
-                (t, v.first_seen, v.first_deploy, now) for t, v in sorted(self._pending.items())
+                (t, v.first_seen, v.first_deploy, now, v.first_seen_by, v.first_deploy_by)
+                for t, v in sorted(self._pending.items())
             ]
             try:
                 with _transaction(self._db):
@@ -369,8 +434,17 @@ def _upgrade_1_to_2(db: sqlite3.Connection) -> None:
     db.execute(_MIGRATIONS)
 
 
+def _upgrade_2_to_3(db: sqlite3.Connection) -> None:
+    # NULL objects: the times were set before the objects were kept.
+    db.execute("ALTER TABLE teams ADD COLUMN first_seen_by TEXT")
+    db.execute("ALTER TABLE teams ADD COLUMN first_deploy_by TEXT")
+
+
 # Step n brings a file from version n to n + 1, inside the upgrade's one transaction.
-_UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {1: _upgrade_1_to_2}
+_UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _upgrade_1_to_2,
+    2: _upgrade_2_to_3,
+}
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector import adoption, rules
+from collector import adoption, explain, rules
 from collector.config import Settings
 from collector.model import (
     ClusterObservation,
@@ -14,7 +14,7 @@ from collector.model import (
     RepoPath,
     Workload,
 )
-from collector.state import TeamTimes
+from collector.state import Evidence, TeamTimes
 from tests.records import GOLDEN, ns, repo, settings, ts, wl
 
 NOW = ts("2026-09-15")
@@ -36,7 +36,12 @@ def compute(
     summary = summarise(cfg, namespaces, workloads)
     if history is None:
         seen, deploy = adoption.merge_evidence([summary])
-        history = {t: TeamTimes(seen.get(t), deploy.get(t)) for t in seen.keys() | deploy.keys()}
+        history = {
+            t: TeamTimes(
+                e.time if (e := seen.get(t)) else None, e.time if (e := deploy.get(t)) else None
+            )
+            for t in seen.keys() | deploy.keys()
+        }
     return adoption.compute([summary], history, cfg, NOW)
 
 
@@ -158,13 +163,16 @@ def test_namespace_hosting_another_teams_workload_is_not_evidence_for_it() -> No
         [ns("shared", created="2026-03-05", team="platform")],
         [wl("shared", "pay-proxy", created="2026-07-01", labels={"team": "payments"})],
     )
-    assert summary.first_seen == {"platform": ts("2026-03-05"), "payments": ts("2026-07-01")}
+    assert {team: explain.evidence(found) for team, found in summary.first_seen.items()} == {
+        "platform": Evidence(ts("2026-03-05"), "namespace:c1/shared"),
+        "payments": Evidence(ts("2026-07-01"), "workload:c1/shared/Deployment/pay-proxy"),
+    }
 
 
 def test_static_namespace_map_is_evidence() -> None:
     cfg = settings(ownership={"namespaces": {"legacy-ns": "Payments"}})
     summary = summarise(cfg, [ns("legacy-ns", created="2026-03-10")], [])
-    assert summary.first_seen == {"payments": ts("2026-03-10")}
+    assert summary.first_seen == {"payments": Evidence(ts("2026-03-10"), "namespace:c1/legacy-ns")}
 
 
 def test_first_deploy_is_earliest_golden_workload_and_time_to_first_deploy() -> None:
@@ -345,8 +353,8 @@ def test_repositories_of_folded_teams_are_folded() -> None:
     )
     repos = adoption.summarise_repositories(observation, rules.RepositoryMatcher(()))
     seen, deploy = adoption.merge_evidence([], repos, {}, cfg)
-    assert (seen, deploy) == ({"payments": ts("2026-03-10")}, {})
-    history = {"payments": TeamTimes(seen["payments"], None)}
+    assert (seen, deploy) == ({"payments": Evidence(ts("2026-03-10"), "repository:acme/a")}, {})
+    history = {"payments": TeamTimes(seen["payments"].time, None)}
     snap = adoption.compute([], history, cfg, NOW, repos)
     assert snap.repos == {
         ("payments", RepoPath.SHADOW): 1,
@@ -370,8 +378,11 @@ def test_only_kept_teams_reach_the_history_and_the_choice_survives_the_write() -
     )
     history = {"old": TeamTimes(ts("2026-03-01"), None)}
     seen, deploy = adoption.merge_evidence([summary], None, history, cfg)
-    assert (seen, deploy) == ({"zeta": ts("2026-03-02")}, {})
-    history["zeta"] = TeamTimes(seen["zeta"], None)
+    assert (seen, deploy) == (
+        {"zeta": Evidence(ts("2026-03-02"), "workload:c1/n/Deployment/a")},
+        {},
+    )
+    history["zeta"] = TeamTimes(seen["zeta"].time, None)
     snap = adoption.compute([summary], history, cfg, NOW)
     assert [t.team for t in snap.teams] == ["_other", "zeta"]
     assert [h.team for h in snap.history] == ["old", "zeta"]

@@ -61,8 +61,13 @@ def test_prometheus_scrapes_the_collector(tmp_path: Path) -> None:
         seed_small(sim)
         port, prom_port = free_port(), free_port()
         # Polls every second, so the data goes stale (3 poll intervals) within the test.
+        # With adoption_workload_info, so the dashboard's shadow-workload table has rows.
         config_path = write_config(
-            tmp_path, {"prod-eu": sim}, "1s", server={"listen": f"127.0.0.1:{port}"}
+            tmp_path,
+            {"prod-eu": sim},
+            "1s",
+            server={"listen": f"127.0.0.1:{port}"},
+            exporter={"workload_info": True},
         )
         (tmp_path / "prometheus.yml").write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"

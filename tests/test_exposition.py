@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector import adoption, exporter, rules
@@ -9,6 +11,8 @@ from collector.model import GitHubObservation, RateLimit, SourceStatus
 from collector.state import TeamTimes
 from tests.records import GOLDEN, ns, parse_samples, repo, settings, ts, wl
 from tests.test_adoption import compute
+from tests.test_explain import config as scenario_config
+from tests.test_explain import drilldown
 
 # Checked by hand: billing's namespace predates the launch (2026-03-01 = 1772323200),
 # payments onboarded 2026-03-10 (1773100800) and first deployed golden 2026-04-01
@@ -28,6 +32,11 @@ adoption_team_adopted{team="payments"} 1.0
 # TYPE adoption_team_mandated gauge
 adoption_team_mandated{team="billing"} 1.0
 adoption_team_mandated{team="payments"} 0.0
+# HELP adoption_team_deploy_tool_workloads Tracked workloads of an active team by path and by the tool that last applied their spec (from managedFields); only combinations with a workload.
+# TYPE adoption_team_deploy_tool_workloads gauge
+adoption_team_deploy_tool_workloads{path="shadow",team="billing",tool="unknown"} 1.0
+adoption_team_deploy_tool_workloads{path="golden",team="payments",tool="helm"} 1.0
+adoption_team_deploy_tool_workloads{path="shadow",team="payments",tool="kubectl"} 1.0
 # HELP adoption_team_onboarded_timestamp_seconds When the team onboarded: the later of the platform launch and the team's earliest namespace or workload, unless overridden in teams.onboarded.
 # TYPE adoption_team_onboarded_timestamp_seconds gauge
 adoption_team_onboarded_timestamp_seconds{team="billing"} 1.7723232e+09
@@ -298,7 +307,7 @@ def test_github_only_exposition() -> None:
     )
     repos = adoption.summarise_repositories(observation, rules.RepositoryMatcher(cfg.golden_paths))
     seen, _ = adoption.merge_evidence([], repos)
-    history = {team: TeamTimes(when, None) for team, when in seen.items()}
+    history = {team: TeamTimes(when, None) for team, (when, _) in seen.items()}
     snap = adoption.compute([], history, cfg, ts("2026-09-15"), repos)
     status = SourceStatus(
         "github",
@@ -318,3 +327,52 @@ def test_github_only_exposition() -> None:
     )
     text = exporter.render(snap, [status]).decode()
     assert text.splitlines() == GITHUB_EXPECTED.splitlines()
+
+
+# Checked by hand against tests/test_explain.py's scenario: its eight workloads in (cluster,
+# namespace, kind, name) order, the first six exported; unowned misc/stray has team "".
+WORKLOAD_INFO_EXPECTED = """\
+# HELP adoption_workload_info One series per tracked workload, always 1, naming its team (folded like the team series; "" when unowned), path, golden path and deploy tool (exporter.workload_info; at most limits.max_workload_series).
+# TYPE adoption_workload_info gauge
+adoption_workload_info{golden_path="",kind="StatefulSet",kube_cluster="prod-eu",namespace="legacy",path="shadow",team="ledger",tool="unknown",workload="ledger"} 1.0
+adoption_workload_info{golden_path="service-template",kind="Deployment",kube_cluster="prod-eu",namespace="misc",path="golden",team="payments",tool="unknown",workload="checkout"} 1.0
+adoption_workload_info{golden_path="",kind="Deployment",kube_cluster="prod-eu",namespace="misc",path="shadow",team="",tool="unknown",workload="stray"} 1.0
+adoption_workload_info{golden_path="service-chart",kind="Deployment",kube_cluster="prod-eu",namespace="pay",path="golden",team="payments",tool="helm",workload="api"} 1.0
+adoption_workload_info{golden_path="",kind="Deployment",kube_cluster="prod-eu",namespace="pay",path="shadow",team="payments",tool="kubectl",workload="nginx"} 1.0
+adoption_workload_info{golden_path="",kind="Deployment",kube_cluster="prod-eu",namespace="pay",path="shadow",team="search",tool="unknown",workload="worker"} 1.0
+"""
+DROPPED_EXPECTED = """\
+# HELP adoption_collector_dropped_workload_series Workloads beyond limits.max_workload_series left without an adoption_workload_info series in the last computation; 0 normally.
+# TYPE adoption_collector_dropped_workload_series gauge
+adoption_collector_dropped_workload_series 2.0
+"""
+
+
+def test_workload_info_is_capped_and_counts_what_it_drops(tmp_path: Path) -> None:
+    d = drilldown(tmp_path)
+    text = exporter.render(d.snapshot, (), workload_info=d, max_workload_series=6).decode()
+    lines = text.splitlines()
+    start = lines.index(WORKLOAD_INFO_EXPECTED.splitlines()[0])
+    assert lines[start : start + 8] == WORKLOAD_INFO_EXPECTED.splitlines()
+    assert lines[start + 8].startswith("# HELP adoption_collector_up ")
+    start = lines.index(DROPPED_EXPECTED.splitlines()[0])
+    assert lines[start : start + 3] == DROPPED_EXPECTED.splitlines()
+    # Under the cap nothing is dropped; without the opt-in neither family exists.
+    full = exporter.render(d.snapshot, (), workload_info=d).decode()
+    assert "adoption_collector_dropped_workload_series 0.0" in full
+    assert full.count("adoption_workload_info{") == 8
+    plain = exporter.render(d.snapshot, ()).decode()
+    assert "workload_info" not in plain
+    assert "dropped_workload_series" not in plain
+
+
+def test_workload_info_teams_fold_like_the_team_series(tmp_path: Path) -> None:
+    d = drilldown(tmp_path, scenario_config(limits={"max_teams": 1}))
+    text = exporter.render(d.snapshot, (), workload_info=d).decode()
+    teams = {
+        s.labels["team"]
+        for f in text_string_to_metric_families(text)
+        if f.name == "adoption_workload_info"
+        for s in f.samples
+    }
+    assert teams == {"_other", "search", ""}

@@ -33,6 +33,12 @@ adoption_team_adopted{team="payments"} 1.0
 # TYPE adoption_team_mandated gauge
 adoption_team_mandated{team="billing"} 1.0
 adoption_team_mandated{team="payments"} 0.0
+# HELP adoption_team_deploy_tool_workloads Tracked workloads of an active team by path and by the tool that last applied their spec (from managedFields); only combinations with a workload.
+# TYPE adoption_team_deploy_tool_workloads gauge
+adoption_team_deploy_tool_workloads{path="shadow",team="billing",tool="terraform"} 1.0
+adoption_team_deploy_tool_workloads{path="golden",team="payments",tool="helm"} 1.0
+adoption_team_deploy_tool_workloads{path="shadow",team="payments",tool="kubectl"} 1.0
+adoption_team_deploy_tool_workloads{path="shadow",team="payments",tool="unknown"} 1.0
 # HELP adoption_team_onboarded_timestamp_seconds When the team onboarded: the later of the platform launch and the team's earliest namespace or workload, unless overridden in teams.onboarded.
 # TYPE adoption_team_onboarded_timestamp_seconds gauge
 adoption_team_onboarded_timestamp_seconds{team="billing"} 1.7723232e+09

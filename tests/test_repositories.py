@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector import adoption, rules
+from collector import adoption, explain, rules
 from collector.config import Settings
 from collector.model import (
     ClusterObservation,
@@ -16,7 +16,7 @@ from collector.model import (
     Workload,
 )
 from collector.ownership import repository_team
-from collector.state import TeamTimes
+from collector.state import Evidence, TeamTimes
 from tests.records import GOLDEN, component, ns, repo, settings, ts, wl
 
 DEPLOY = "acme/platform-workflows/.github/workflows/deploy.yml"
@@ -122,8 +122,25 @@ def test_summarise_repositories() -> None:
             ("search", RepoPath.OTHER): 1,
         },
         unowned=1,
-        first_seen={"payments": ts("2025-11-01"), "search": ts("2026-03-01")},
+        first_seen={
+            "payments": Evidence(ts("2025-11-01"), "repository:acme/b"),
+            "search": Evidence(ts("2026-03-01"), "repository:acme/d"),
+        },
+        records=summary.records,
     )
+    assert [(r.repository, r.team, r.path, r.golden_path, r.reason) for r in summary.records] == [
+        (
+            "acme/a",
+            "payments",
+            RepoPath.GOLDEN,
+            "service-template",
+            "generated from template acme/service-template",
+        ),
+        ("acme/b", "payments", RepoPath.SHADOW, None, "has 1 workflow, none golden"),
+        ("acme/c", "payments", RepoPath.OTHER, None, "no workflows"),
+        ("acme/d", "search", RepoPath.OTHER, None, "no workflows"),
+        ("acme/e", None, RepoPath.OTHER, None, "no workflows"),
+    ]
 
 
 CATALOG = observe(
@@ -164,7 +181,9 @@ def test_catalog_link_gives_team_and_golden_path() -> None:
     assert summary.team_workloads == {("payments", Path.GOLDEN): 1, ("search", Path.SHADOW): 1}
     assert summary.unowned == 2
     assert summary.golden_paths == {"service-template": 1}
-    assert summary.first_deploy == {"payments": ts("2026-04-01")}
+    assert {team: explain.evidence(r) for team, r in summary.first_deploy.items()} == {
+        "payments": Evidence(ts("2026-04-01"), "workload:c1/shared/Deployment/checkout")
+    }
 
 
 def test_team_precedence_label_then_catalog_then_namespace_then_static_map() -> None:
@@ -208,7 +227,7 @@ def test_repository_creation_is_onboarding_evidence() -> None:
         rules.GoldenPathMatcher(c.golden_paths),
     )
     seen, deploy = adoption.merge_evidence([cluster], repos)
-    assert (seen, deploy) == ({"search": ts("2026-01-10")}, {})
+    assert (seen, deploy) == ({"search": Evidence(ts("2026-01-10"), "repository:acme/x")}, {})
 
 
 def test_snapshot_without_clusters_has_repositories_but_no_workload_figures() -> None:

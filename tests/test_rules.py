@@ -362,7 +362,8 @@ def test_annotation_keys_collected_from_every_annotation_selector() -> None:
     ],
 )
 def test_deploy_tool_mapping(manager: str, expected: DeployTool) -> None:
-    assert rules.deploy_tool([fm(manager, time=1.0)]) is expected
+    entry = fm(manager, time=1.0)
+    assert rules.deploy_tool([entry]) == (expected, entry)
 
 
 @pytest.mark.parametrize(
@@ -447,8 +448,16 @@ def test_deploy_tool_mapping(manager: str, expected: DeployTool) -> None:
     ],
 )
 def test_deploy_tool_selection(managers: list[model.FieldManager], expected: DeployTool) -> None:
-    assert rules.deploy_tool(managers) is expected
-    assert rules.deploy_tool(tuple(managers)) is expected
+    tool, entry = rules.deploy_tool(managers)
+    assert tool is expected
+    assert rules.deploy_tool(tuple(managers)) == (tool, entry)
+    # The entry the tool was read from: one of those given, or None when none is usable.
+    if expected is DeployTool.UNKNOWN:
+        assert entry is None
+    else:
+        assert entry is not None
+        assert any(entry is m for m in managers)
+        assert rules.deploy_tool([entry])[0] is expected
 
 
 # --- namespace scope ---------------------------------------------------------
@@ -488,3 +497,86 @@ def test_namespace_scope_defaults() -> None:
     scope = rules.NamespaceScope(k.include_namespaces, k.exclude_namespaces)
     names = ["default", "kube-system", "kube-public", "kube-node-lease", "shop"]
     assert [n for n in names if n in scope] == ["default", "shop"]
+
+
+# --- explanations from the same compiled selectors ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "values", "expected"),
+    [c[1:] for c in SELECTOR_CASES],
+    ids=[c[0] for c in SELECTOR_CASES],
+)
+def test_requirements_agree_with_the_fast_matcher(
+    raw: dict[str, Any], values: dict[str, str], expected: bool
+) -> None:
+    compiled = rules.CompiledSelector(sel(raw))
+    held = [r.holds(values.get(r.key)) for r in compiled.requirements]
+    assert all(held) is expected
+    assert len(held) == len(sel(raw).match_labels) + len(sel(raw).match_expressions)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value", "failure"),
+    [
+        ({"matchLabels": {"app": "web"}}, None, "label app is absent"),
+        ({"matchLabels": {"app": "web"}}, "api", 'label app is "api", not "web"'),
+        (expr("tier", "In", "gold"), "tin", 'label tier is "tin", not "gold"'),
+        (expr("tier", "In", "gold", "silver"), "tin", 'label tier is "tin", not one of gold, silver'),
+        (expr("tier", "NotIn", "test", "dev"), "dev", 'label tier is "dev", one of the excluded dev, test'),
+        (expr("tier", "Exists"), None, "label tier is absent"),
+        (expr("legacy", "DoesNotExist"), "yes", 'label legacy is "yes", but must be absent'),
+        (expr("img", "Matches", "^ghcr"), "docker.io/x", 'label img is "docker.io/x", not matching ^ghcr'),
+        (expr("img", "Matches", "^a", "^b"), "c", 'label img is "c", not matching any of ^a, ^b'),
+        (expr("img", "Matches", "^a"), "x" * 100, f'label img is "{"x" * 77}...", not matching ^a'),
+    ],
+)  # fmt: skip
+def test_a_failed_requirement_is_stated_plainly(
+    raw: dict[str, Any], value: str | None, failure: str
+) -> None:
+    (requirement,) = rules.CompiledSelector(sel(raw)).requirements
+    assert not requirement.holds(value)
+    assert requirement.failure("label", value) == failure
+
+
+def test_no_workload_path_configured() -> None:
+    matcher = rules.GoldenPathMatcher(
+        [
+            config.GoldenPath.model_validate(
+                {"name": "t", "github": {"workflows": ["a/b/.github/workflows/c.yml"]}}
+            )
+        ]
+    )
+    workload = model.Workload("Deployment", "ns", "w", None, {}, {}, ())
+    assert matcher.match(workload, {}) is None
+    assert (
+        matcher.reasons().closest_miss(workload, {}) == "no golden path is configured for workloads"
+    )
+
+
+def test_the_closest_miss_counts_requirements_and_ties_go_to_the_first_path() -> None:
+    paths = [
+        {"name": "one", "match": {"labels": {"matchLabels": {"a": "1", "b": "2"}}}},
+        {
+            "name": "two",
+            "match": {
+                "labels": {"matchLabels": {"c": "3"}},
+                "annotations": {"matchLabels": {"d": "4"}},
+            },
+        },
+        {"name": "three", "match": {"labels": {"matchLabels": {"a": "1", "e": "5"}}}},
+    ]
+    matcher = rules.GoldenPathMatcher([config.GoldenPath.model_validate(p) for p in paths])
+    reasons = matcher.reasons()
+
+    def miss(labels: dict[str, str], annotations: dict[str, str] | None = None) -> str:
+        w = model.Workload("Deployment", "ns", "w", None, labels, annotations or {}, ())
+        assert matcher.match(w, {}) is None
+        return reasons.closest_miss(w, {})
+
+    assert miss({}) == "one: label a is absent"
+    assert miss({"b": "2"}) == "one: label a is absent"  # one held 1 of 2
+    assert miss({"c": "3"}, {"d": "x"}) == 'two: annotation d is "x", not "4"'
+    assert miss({"a": "1", "e": "0"}) == "one: label b is absent"  # one and three both hold 1
+    # memoised: the same failure with the same value is the same string object
+    assert miss({"a": "2"}) is miss({"a": "2", "z": "0"})

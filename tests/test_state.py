@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.state import SCHEMA_VERSION, StateError, StateStore, TeamTimes
+from collector.state import SCHEMA_VERSION, Evidence, StateError, StateStore, TeamTimes
 
 T0 = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 
@@ -111,7 +111,10 @@ def test_updated_at_moves_only_with_a_time(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "s.db") as db:
         rows = db.execute("SELECT * FROM teams ORDER BY team").fetchall()
     db.close()
-    assert rows == [("pay", 150.0, None, T0 + 60), ("search", 50.0, 70.0, T0 + 120)]
+    assert rows == [
+        ("pay", 150.0, None, T0 + 60, None, None),
+        ("search", 50.0, 70.0, T0 + 120, None, None),
+    ]
 
 
 def test_keep_aside_moves_the_file_and_its_journals(
@@ -184,7 +187,7 @@ def test_a_file_another_process_holds_is_not_called_unreadable(tmp_path: Path) -
     # In WAL mode only an exclusive locking mode keeps readers out.
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("PRAGMA locking_mode = EXCLUSIVE")
-    blocker.execute("INSERT INTO teams VALUES ('pay', 1.0, NULL, NULL)")
+    blocker.execute("INSERT INTO teams VALUES ('pay', 1.0, NULL, NULL, NULL, NULL)")
     with pytest.raises(StateError) as raised:
         StateStore(path, on_unreadable="keep_aside", busy_timeout=0.1)
     blocker.close()
@@ -194,3 +197,34 @@ def test_a_file_another_process_holds_is_not_called_unreadable(tmp_path: Path) -
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
     assert StateStore(path).history == {"pay": TeamTimes(1.0, None)}
+
+
+def test_each_time_keeps_the_object_that_set_it(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db", clock=lambda: T0)
+    ns = "namespace:prod-eu/pay"
+    api = "workload:prod-eu/pay/Deployment/api"
+    store.record({"pay": Evidence(200.0, ns)}, {"pay": Evidence(300.0, api)})
+    # Later evidence leaves both alone; earlier evidence moves one time with its object.
+    store.record({"pay": Evidence(250.0, "repository:acme/pay")}, {"pay": Evidence(300.0, "x")})
+    assert store.record({"pay": Evidence(100.0, "repository:acme/pay")}, {}) == {
+        "pay": TeamTimes(100.0, 300.0, "repository:acme/pay", api)
+    }
+    store.close()
+    reopened = StateStore(tmp_path / "s.db")
+    assert reopened.history == {"pay": TeamTimes(100.0, 300.0, "repository:acme/pay", api)}
+    reopened.close()
+
+
+def test_an_unknown_object_is_filled_in_once_and_then_nothing_is_written(tmp_path: Path) -> None:
+    # A time recorded without its object (a file upgraded from version 2) gets the object
+    # of evidence with that very time; after that the steady state writes nothing.
+    store = StateStore(tmp_path / "s.db", clock=lambda: T0)
+    store.record({"pay": 200.0}, {"pay": 300.0})
+    ns = "namespace:prod-eu/pay"
+    assert store.record({"pay": Evidence(200.0, ns)}, {}) == {"pay": TeamTimes(200.0, 300.0, ns)}
+    before = (tmp_path / "s.db-wal").stat().st_size
+    store.record({"pay": Evidence(200.0, "namespace:other/pay")}, {"pay": Evidence(300.0)})
+    store.record({"pay": Evidence(200.0, ns)}, {})
+    assert (tmp_path / "s.db-wal").stat().st_size == before
+    assert store.history == {"pay": TeamTimes(200.0, 300.0, ns)}
+    store.close()

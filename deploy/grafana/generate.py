@@ -163,7 +163,7 @@ def layout(rows: list[list[Panel]]) -> list[Panel]:
     return out
 
 
-def variables(*, cluster: bool) -> list[dict[str, Any]]:
+def variables(*, cluster: bool, team: bool = False) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [
         {
             "type": "datasource",
@@ -184,6 +184,15 @@ def variables(*, cluster: bool) -> list[dict[str, Any]]:
                 "Cluster",
                 "label_values(adoption_collector_up"
                 '{job="$job", source="kubernetes"}, kube_cluster)',
+                multi=True,
+            )
+        )
+    if team:
+        out.append(
+            query_variable(
+                "team",
+                "Team",
+                'label_values(adoption_team_workloads{job="$job"}, team)',
                 multi=True,
             )
         )
@@ -416,7 +425,8 @@ def platform_adoption() -> dict[str, Any]:
             bars(
                 "Shadow workloads by team",
                 "The 15 teams with the most workloads outside every golden path.",
-                f'sort_desc(topk(15, adoption_team_workloads{{{J}, path="shadow"}} > 0))',
+                "sort_desc(topk(15, adoption_team_workloads"
+                f'{{{J}, path="shadow", team=~"$team"}} > 0))',
                 "{{team}}",
                 w=8,
                 steps=((None, "orange"),),
@@ -466,6 +476,35 @@ def platform_adoption() -> dict[str, Any]:
                 custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 40},
             ),
         ],
+        [
+            table(
+                "Shadow workloads",
+                "Every shadow workload of the selected teams and clusters, with the tool that "
+                "deployed it, from adoption_workload_info: empty unless the collector runs with "
+                "exporter.workload_info: true. Why each one is shadow (the golden path it missed "
+                "least, and how): the collector's /api/v1/workloads?path=shadow.",
+                [
+                    target(
+                        f'adoption_workload_info{{{CLUSTER}, path="shadow", team=~"$team"}}',
+                        table=True,
+                    )
+                ],
+                rename={
+                    "kube_cluster": "Cluster",
+                    "namespace": "Namespace",
+                    "kind": "Kind",
+                    "workload": "Workload",
+                    "team": "Team",
+                    "tool": "Deploy tool",
+                },
+                units={},
+                sort_by="Team",
+                desc=False,
+                hide_columns=("Value", "path", "golden_path"),
+                w=24,
+                h=10,
+            ),
+        ],
     ]
     return dashboard(
         "adoption-platform",
@@ -473,7 +512,7 @@ def platform_adoption() -> dict[str, Any]:
         "Golden-path adoption of the internal developer platform, from adoption-collector.",
         "now-90d",
         panels=layout(rows),
-        templating={"list": variables(cluster=True)},
+        templating={"list": variables(cluster=True, team=True)},
     )
 
 

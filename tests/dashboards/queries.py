@@ -15,6 +15,7 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 SUBSTITUTES = {
     "job": "adoption-collector",
     "cluster": ".*",
+    "team": ".*",
     "__rate_interval": "1m",
     "__range": "1h",
     "__interval": "30s",

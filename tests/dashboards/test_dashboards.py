@@ -29,6 +29,7 @@ from tests.dashboards.queries import (
     queries,
     substitute,
 )
+from tests.test_explain import drilldown as scenario_drilldown
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "adoption-collector"
@@ -47,7 +48,7 @@ def load_generator() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def exported() -> dict[str, set[str]]:
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
     """Sample name -> its label names, from a real collector's exposition."""
     cli = Path(sys.executable).parent / "adoption-collector"
     result = subprocess.run(
@@ -67,8 +68,12 @@ def exported() -> dict[str, set[str]]:
     )
     problems = render(None, [refused]).decode()
     assert "adoption_collector_list_forbidden{" in problems
+    # Series only exported when opted in (exporter.workload_info): rendered from a drill-down.
+    drilldown = scenario_drilldown(tmp_path_factory.mktemp("opt-in"))
+    opted_in = render(drilldown.snapshot, (), workload_info=drilldown).decode()
+    assert "adoption_workload_info{" in opted_in
     labels: dict[str, set[str]] = {}
-    for text in (result.stdout, problems):
+    for text in (result.stdout, problems, opted_in):
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 labels.setdefault(sample.name, set()).update(sample.labels)
@@ -104,12 +109,20 @@ def test_dashboards_are_importable() -> None:
         "collector-health.json": ("adoption-collector-health", "Adoption collector health"),
         "platform-adoption.json": ("adoption-platform", "Platform adoption"),
     }
-    for dashboard in found.values():
+    for file, dashboard in found.items():
         assert dashboard["schemaVersion"] == 39
         assert dashboard["id"] is None
         assert "__inputs" not in dashboard  # the sidecar would not substitute them
         variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-        assert list(variables) == ["datasource", "job", "cluster"]
+        if file == "platform-adoption.json":
+            assert list(variables) == ["datasource", "job", "cluster", "team"]
+            assert variables["team"]["definition"] == (
+                'label_values(adoption_team_workloads{job="$job"}, team)'
+            )
+            assert (variables["team"]["multi"], variables["team"]["allValue"]) == (True, ".*")
+            assert variables["team"]["datasource"] == DS
+        else:
+            assert list(variables) == ["datasource", "job", "cluster"]
         assert (variables["datasource"]["type"], variables["datasource"]["query"]) == (
             "datasource",
             "prometheus",
@@ -172,6 +185,7 @@ def test_panels_of_platform_adoption() -> None:
         "Golden path usage",
         "Teams without a golden deploy 30 days after onboarding",
         "Repositories by path",
+        "Shadow workloads",
     ]
     exprs = {t["expr"] for _, t in queries(dashboards()["platform-adoption.json"])}
     ttfd = 'adoption_team_time_to_first_deploy_seconds{job="$job"}'
@@ -182,6 +196,10 @@ def test_panels_of_platform_adoption() -> None:
     assert (
         'sum by (kube_cluster, path) (adoption_workloads{job="$job", kube_cluster=~"$cluster"})'
         in exprs
+    )
+    assert (
+        'adoption_workload_info{job="$job", kube_cluster=~"$cluster", path="shadow", '
+        'team=~"$team"}' in exprs
     )
 
 
@@ -218,13 +236,13 @@ def test_every_query_parses(tmp_path: Path) -> None:
         for panel in dashboard["panels"]
         for target in panel["targets"]
     }
-    assert len(exprs) == 47
+    assert len(exprs) == 48
     for expr in exprs.values():
         assert "$" not in expr, expr
     result = promtool_check(tmp_path, exprs)
     assert (result.returncode, result.stdout.splitlines()[-2:]) == (
         0,
-        ["  SUCCESS: 47 rules found", ""],
+        ["  SUCCESS: 48 rules found", ""],
     ), result.stderr
 
 
@@ -302,6 +320,7 @@ def test_queries_name_only_exported_metrics(exported: dict[str, set[str]]) -> No
         "adoption_unowned_repos",
         "adoption_unowned_workloads",
         "adoption_voluntary_ratio",
+        "adoption_workload_info",
         "adoption_workload_ratio",
         "adoption_workloads",
     ]

@@ -30,6 +30,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from collector import config
@@ -38,6 +39,8 @@ from collector.simulator.kube import KubeSimulator
 from collector.state import SCHEMA_VERSION, StateStore, TeamTimes
 from tests.cluster import GOLDEN_LABELS, TOKEN
 from tests.durability.v1 import Row, read_rows, write_v1
+from tests.durability.v2 import read_rows as read_v2_rows
+from tests.durability.v2 import write_v2
 
 SEED = int(os.environ.get("DURABILITY_SEED", "20260601"))
 KILLS = 60
@@ -325,8 +328,24 @@ def test_sigkill_during_polls_and_writes_loses_nothing(tmp_path: Path) -> None:
     assert checked["retired"] == TeamTimes(START - 10**9, None)
 
 
-def version_and_shape(path: Path, rows: list[Row]) -> int:
-    """The schema version the file is at, after checking it is wholly that version."""
+V3_TEAMS = [
+    "team",
+    "first_seen",
+    "first_deploy",
+    "updated_at",
+    "first_seen_by",
+    "first_deploy_by",
+]
+MIGRATIONS = ["version", "from_version", "applied_at", "collector_version"]
+
+
+def migrations(db: sqlite3.Connection) -> list[tuple[int, int | None]]:
+    return [(v, f) for v, f, *_ in db.execute("SELECT * FROM migrations ORDER BY version")]
+
+
+def version_and_shape(path: Path, rows: list[Row], old: int = 1) -> int:
+    """The schema version the file is at, after checking it is wholly that version: the
+    version `old` it was written at (with `rows`, updated_at NULL), or the current one."""
     db = sqlite3.connect(path)
     try:
         version: int = db.execute("PRAGMA user_version").fetchone()[0]
@@ -338,14 +357,16 @@ def version_and_shape(path: Path, rows: list[Row]) -> int:
         if version == 1:
             assert tables == {"teams": ["team", "first_seen", "first_deploy"]}
             assert teams == rows
-        else:
-            assert version == 2
-            assert tables == {
-                "teams": ["team", "first_seen", "first_deploy", "updated_at"],
-                "migrations": ["version", "from_version", "applied_at", "collector_version"],
-            }
+        elif version == 2:
+            assert old == 2
+            assert tables == {"teams": V3_TEAMS[:4], "migrations": MIGRATIONS}
             assert teams == [(*row, None) for row in rows]
-            assert [r[:2] for r in db.execute("SELECT * FROM migrations")] == [(2, 1)]
+            assert migrations(db) == [(2, None)]
+        else:
+            assert version == SCHEMA_VERSION == 3
+            assert tables == {"teams": V3_TEAMS, "migrations": MIGRATIONS}
+            assert teams == [(*row, None, None, None) for row in rows]
+            assert migrations(db) == ([(3, 1)] if old == 1 else [(2, None), (3, 2)])
         return version
     finally:
         db.close()
@@ -372,13 +393,19 @@ def kill_while_starting(
     return path
 
 
-def test_sigkill_during_the_upgrade_leaves_version_1_or_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize("old", [1, 2])
+def test_sigkill_during_the_upgrade_leaves_the_old_version_or_the_current_one(
+    tmp_path: Path, old: int
+) -> None:
     rng = random.Random(SEED)
     rows: list[Row] = [
         (f"team-{i:04}", START - i, None if i % 3 else START - 2 * i) for i in range(1000)
     ]
     template = tmp_path / "template.db"
-    write_v1(template, rows)
+    if old == 1:
+        write_v1(template, rows)
+    else:
+        write_v2(template, [(*row, None) for row in rows], START)
     expected = {team: TeamTimes(seen, deploy) for team, seen, deploy in rows}
 
     # A whole start, to count its statements and time it.
@@ -403,18 +430,19 @@ def test_sigkill_during_the_upgrade_leaves_version_1_or_2(tmp_path: Path) -> Non
         path = kill_while_starting(template, work, pause_at, delay, where)
         if path is None:
             continue
-        outcomes[version_and_shape(path, rows)] += 1
+        outcomes[version_and_shape(path, rows, old)] += 1
         # The next start finishes the job, every time intact.
         assert open_and_check(path) == expected, where
-        # A copy kept for a rollback is a whole version 1 file.
-        for backup in work.glob("state.db.schema-v1-*"):
-            assert read_rows(backup) == rows, f"{where}: {backup.name}"
-        assert sorted(p.name for p in work.iterdir() if "schema-v1" not in p.name) == [
+        # A copy kept for a rollback is a whole file of the old version.
+        for backup in work.glob(f"state.db.schema-v{old}-*"):
+            kept = read_rows(backup) if old == 1 else [r[:3] for r in read_v2_rows(backup)]
+            assert kept == rows, f"{where}: {backup.name}"
+        assert sorted(p.name for p in work.iterdir() if f"schema-v{old}" not in p.name) == [
             "state.db"
         ], where
         shutil.rmtree(work)
     # Killed both before and after the commit, never in between.
-    assert set(outcomes) == {1, 2}, f"seed {SEED}: {outcomes}"
+    assert set(outcomes) == {old, SCHEMA_VERSION}, f"seed {SEED}: {outcomes}"
 
 
 def test_sigkill_while_creating_the_file_leaves_none_or_a_whole_one(tmp_path: Path) -> None:

@@ -32,8 +32,8 @@ DAY = 86400.0
 MARCH_9 = dt.datetime(2026, 3, 9, tzinfo=dt.UTC).timestamp()
 # seed_small's history, payments aside.
 OTHERS = {
-    "billing": TeamTimes(1769904000.0, None),
-    "search": TeamTimes(1780272000.0, None),
+    "billing": TeamTimes(1769904000.0, None, "namespace:prod-eu/bill"),
+    "search": TeamTimes(1780272000.0, None, "namespace:prod-eu/search"),
 }
 
 
@@ -66,7 +66,8 @@ def poll_starts(sim: KubeSimulator) -> Callable[[], bool]:
 
 def expected(run: int) -> dict[str, TeamTimes]:
     created = MARCH_9 - run * DAY
-    return {**OTHERS, "payments": TeamTimes(created, created)}
+    early = f"workload:prod-eu/pay/Deployment/early-{run}"
+    return {**OTHERS, "payments": TeamTimes(created, created, early, early)}
 
 
 def history(path: Path) -> dict[str, TeamTimes]:

@@ -35,9 +35,11 @@ WAY_OUT = (
 )
 # The history `seed_small` gives, in the new file after keep_aside.
 NEW_HISTORY = {
-    "billing": TeamTimes(1769904000.0, None),
-    "payments": TeamTimes(1773100800.0, 1775001600.0),
-    "search": TeamTimes(1780272000.0, None),
+    "billing": TeamTimes(1769904000.0, None, "namespace:prod-eu/bill"),
+    "payments": TeamTimes(
+        1773100800.0, 1775001600.0, "namespace:prod-eu/pay", "workload:prod-eu/pay/Deployment/api"
+    ),
+    "search": TeamTimes(1780272000.0, None, "namespace:prod-eu/search"),
 }
 
 
@@ -205,13 +207,13 @@ def test_a_newer_schema_always_fails(
     path = tmp_path / "state" / "state.db"
     real_state(path)
     db = sqlite3.connect(path)
-    db.execute("PRAGMA user_version = 3")
+    db.execute("PRAGMA user_version = 4")
     db.close()
     before = files(path.parent)
     assert main(["once", "--config", str(config_path)]) == 2
     assert capsys.readouterr() == (
         "",
-        f"error: state file {path} has schema version 3, newer than the version 2 this "
+        f"error: state file {path} has schema version 4, newer than the version 3 this "
         "collector reads: this collector is older than the file; upgrade the collector. "
         "The file is left as it is, whatever state.on_unreadable says\n",
     )

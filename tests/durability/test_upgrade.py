@@ -1,4 +1,4 @@
-"""Schema version 2 and the upgrade from version 1, the version release 0.1.0 wrote."""
+"""Schema version 3 and the upgrades from version 1 (what release 0.1.0 wrote) and 2."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import sqlite3
 from pathlib import Path
 
 from collector import __version__
-from collector.state import SCHEMA_VERSION, StateStore, TeamTimes
+from collector.state import SCHEMA_VERSION, Evidence, StateStore, TeamTimes
 from tests.durability.v1 import read_rows, write_v1
+from tests.durability.v2 import Row as V2Row
+from tests.durability.v2 import read_rows as read_v2_rows
+from tests.durability.v2 import write_v2
 
 T_UPGRADE = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 V1_ROWS = [
@@ -15,6 +18,19 @@ V1_ROWS = [
     ("payments", 1_773_100_800.0, 1_775_001_600.0),
     ("search", None, 1_780_272_000.0),
 ]
+
+
+V3_COLUMNS = {
+    "teams": [
+        "team",
+        "first_seen",
+        "first_deploy",
+        "updated_at",
+        "first_seen_by",
+        "first_deploy_by",
+    ],
+    "migrations": ["version", "from_version", "applied_at", "collector_version"],
+}
 
 
 def columns(path: Path) -> dict[str, list[str]]:
@@ -35,16 +51,13 @@ def query(path: Path, sql: str) -> list[tuple[object, ...]]:
 def test_a_new_file_is_created_at_the_current_version(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     StateStore(path, clock=lambda: T_UPGRADE).close()
-    assert SCHEMA_VERSION == 2
-    assert query(path, "PRAGMA user_version") == [(2,)]
+    assert SCHEMA_VERSION == 3
+    assert query(path, "PRAGMA user_version") == [(3,)]
     assert query(path, "PRAGMA application_id") == [(0x41444F50,)]
     assert query(path, "PRAGMA journal_mode") == [("wal",)]
-    assert columns(path) == {
-        "teams": ["team", "first_seen", "first_deploy", "updated_at"],
-        "migrations": ["version", "from_version", "applied_at", "collector_version"],
-    }
-    # from_version NULL: created at version 2, not upgraded to it.
-    assert query(path, "SELECT * FROM migrations") == [(2, None, T_UPGRADE, __version__)]
+    assert columns(path) == V3_COLUMNS
+    # from_version NULL: created at version 3, not upgraded to it.
+    assert query(path, "SELECT * FROM migrations") == [(3, None, T_UPGRADE, __version__)]
     # Built under a temporary name and linked into place: nothing else is left.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
 
@@ -54,7 +67,7 @@ def test_a_v1_file_upgrades_with_every_time_intact(tmp_path: Path) -> None:
     write_v1(path, V1_ROWS)
 
     store = StateStore(path, clock=lambda: T_UPGRADE)
-    assert store.schema_version == 2
+    assert store.schema_version == 3
     assert store.history == {
         "billing": TeamTimes(1_769_904_000.0, None),
         "payments": TeamTimes(1_773_100_800.0, 1_775_001_600.0),
@@ -62,11 +75,9 @@ def test_a_v1_file_upgrades_with_every_time_intact(tmp_path: Path) -> None:
     }
     store.close()
 
-    assert columns(path) == {
-        "teams": ["team", "first_seen", "first_deploy", "updated_at"],
-        "migrations": ["version", "from_version", "applied_at", "collector_version"],
-    }
-    assert query(path, "SELECT * FROM migrations") == [(2, 1, T_UPGRADE, __version__)]
+    assert columns(path) == V3_COLUMNS
+    # Straight to version 3, in one transaction: one row.
+    assert query(path, "SELECT * FROM migrations") == [(3, 1, T_UPGRADE, __version__)]
     # When these times last moved is unknown: they predate the column.
     assert query(path, "SELECT team, updated_at FROM teams ORDER BY team") == [
         ("billing", None),
@@ -88,7 +99,7 @@ def test_the_upgrade_runs_once(tmp_path: Path) -> None:
     reopened = StateStore(path, clock=lambda: T_UPGRADE + 60)
     assert reopened.history["payments"] == TeamTimes(1_773_100_800.0, 1_775_001_600.0)
     reopened.close()
-    assert query(path, "SELECT * FROM migrations") == [(2, 1, T_UPGRADE, __version__)]
+    assert query(path, "SELECT * FROM migrations") == [(3, 1, T_UPGRADE, __version__)]
     assert len(list(tmp_path.glob("state.db.schema-v1-*"))) == 1
 
 
@@ -99,10 +110,10 @@ def test_an_upgraded_file_records_like_a_new_one(tmp_path: Path) -> None:
     store.record({"payments": 1_773_000_000.0, "billing": 1_769_999_999.0}, {"new": 1.0})
     store.close()
     assert query(path, "SELECT * FROM teams ORDER BY team") == [
-        ("billing", 1_769_904_000.0, None, None),  # later evidence: not a change
-        ("new", None, 1.0, T_UPGRADE),
-        ("payments", 1_773_000_000.0, 1_775_001_600.0, T_UPGRADE),
-        ("search", None, 1_780_272_000.0, None),
+        ("billing", 1_769_904_000.0, None, None, None, None),  # later evidence: not a change
+        ("new", None, 1.0, T_UPGRADE, None, None),
+        ("payments", 1_773_000_000.0, 1_775_001_600.0, T_UPGRADE, None, None),
+        ("search", None, 1_780_272_000.0, None, None, None),
     ]
 
 
@@ -118,3 +129,83 @@ def test_a_v1_file_left_by_a_killed_upgrade_copy_is_upgraded(tmp_path: Path) -> 
         "state.db.schema-v1-20260528T202640Z",
     ]
     assert read_rows(tmp_path / "state.db.schema-v1-20260528T202640Z") == V1_ROWS
+
+
+# --- from version 2, the version before the evidence objects were kept -------------------
+
+T_CREATED = 1_775_000_000.0
+V2_ROWS: list[V2Row] = [
+    ("billing", 1_769_904_000.0, None, None),  # from a version 1 file, upgraded
+    ("payments", 1_773_100_800.0, 1_775_001_600.0, 1_776_000_000.0),
+    ("search", None, 1_780_272_000.0, 1_780_272_100.0),
+]
+
+
+def test_a_v2_file_upgrades_to_v3_with_every_time_intact(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    write_v2(path, V2_ROWS, T_CREATED)
+
+    store = StateStore(path, clock=lambda: T_UPGRADE)
+    assert store.schema_version == 3
+    # The objects behind the times were not kept before version 3: unknown, not made up.
+    assert store.history == {
+        "billing": TeamTimes(1_769_904_000.0, None, None, None),
+        "payments": TeamTimes(1_773_100_800.0, 1_775_001_600.0, None, None),
+        "search": TeamTimes(None, 1_780_272_000.0, None, None),
+    }
+    store.close()
+
+    assert columns(path) == {
+        "teams": [
+            "team",
+            "first_seen",
+            "first_deploy",
+            "updated_at",
+            "first_seen_by",
+            "first_deploy_by",
+        ],
+        "migrations": ["version", "from_version", "applied_at", "collector_version"],
+    }
+    assert query(path, "SELECT * FROM migrations ORDER BY version") == [
+        (2, None, T_CREATED, "0.1.0"),
+        (3, 2, T_UPGRADE, __version__),
+    ]
+    assert query(path, "SELECT * FROM teams ORDER BY team") == [
+        (*row, None, None) for row in V2_ROWS
+    ]
+    backup = tmp_path / "state.db.schema-v2-20260528T202640Z"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db", backup.name]
+    assert query(backup, "PRAGMA user_version") == [(2,)]
+    assert read_v2_rows(backup) == V2_ROWS
+
+
+def test_a_v2_file_upgrades_once(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    write_v2(path, V2_ROWS, T_CREATED)
+    StateStore(path, clock=lambda: T_UPGRADE).close()
+    StateStore(path, clock=lambda: T_UPGRADE + 60).close()
+    assert query(path, "SELECT version, from_version FROM migrations ORDER BY version") == [
+        (2, None),
+        (3, 2),
+    ]
+    assert len(list(tmp_path.glob("state.db.schema-v2-*"))) == 1
+
+
+def test_an_upgraded_v2_file_records_times_with_their_objects(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    write_v2(path, V2_ROWS, T_CREATED)
+    store = StateStore(path, clock=lambda: T_UPGRADE)
+    ns = "namespace:prod-eu/billing"
+    api = "workload:prod-eu/pay/Deployment/api"
+    store.record(
+        # billing: its known time, now with its object; payments: an earlier first seen.
+        {"billing": Evidence(1_769_904_000.0, ns), "payments": Evidence(1_773_000_000.0, ns)},
+        {"payments": Evidence(1_775_001_600.0, api), "search": Evidence(1_790_000_000.0, api)},
+    )
+    store.close()
+    assert query(path, "SELECT * FROM teams ORDER BY team") == [
+        ("billing", 1_769_904_000.0, None, T_UPGRADE, ns, None),
+        ("payments", 1_773_000_000.0, 1_775_001_600.0, T_UPGRADE, ns, api),
+        # later evidence: not a change, and its object is not taken for the known time
+        ("search", None, 1_780_272_000.0, 1_780_272_100.0, None, None),
+    ]

@@ -122,6 +122,7 @@ def test_config_schema_has_exactly_the_collectors_keys() -> None:
         (props["teams"], config.Teams),
         (props["ownership"], config.Ownership),
         (props["limits"], config.Limits),
+        (props["exporter"], config.Exporter),
         (kube, config.Kubernetes),
         (_items(kube["properties"]["clusters"]), config.Cluster),
         (github, config.GitHub),

@@ -24,6 +24,9 @@ def expected_samples(s: Snapshot) -> Samples:
             put("adoption_team_workloads", t.shadow, team=t.team, path="shadow")
             put("adoption_team_adopted", t.golden > 0, team=t.team)
             put("adoption_team_mandated", t.mandated, team=t.team)
+        for (team, path, tool), n in s.team_tools.items():
+            if n:
+                put("adoption_team_deploy_tool_workloads", n, team=team, path=path, tool=tool)
         put("adoption_active_teams", s.active_teams)
         put("adoption_adopted_teams", s.adopted_teams)
         put("adoption_ratio", s.ratio)
