@@ -229,7 +229,7 @@ def run(ctx: Context) -> list[Figure]:
         f"{PERIOD * 1000:.0f} ms, {len(paced.latencies)} scrapes during {len(polls)} polls"
     )
     return [
-        Figure("scrape_p99_ms", paced.p99, "ms", "< 50", note),
+        Figure("scrape_p99_ms", paced.p99, "ms", "< 20", note),
         Figure("scrape_failed", paced.failures + saturated.failures, "scrapes", "== 0"),
         Figure(
             "scrape_fresh_over_prerendered_p99",

@@ -34,7 +34,7 @@ EXPECTED = {
     "full_cycle_cpu_seconds": ("s", None),
     "bare_parse_seconds": ("s", None),
     "bare_parse_gc_on_seconds": ("s", None),
-    "scrape_p99_ms": ("ms", "< 50"),
+    "scrape_p99_ms": ("ms", "< 20"),
     "scrape_failed": ("scrapes", "== 0"),
     "scrape_fresh_over_prerendered_p99": ("x", None),
     "scrape_p50_ms": ("ms", None),

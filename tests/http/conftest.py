@@ -28,6 +28,7 @@ class Published:
         self.exposition = exporter.Exposition()
         self.exposition.publish(body)
         self.ready = ready
+        self.drilldown = None
 
 
 @contextmanager
@@ -73,18 +74,25 @@ class Raw:
         return bool(chunk)
 
     def response(self, head: bool = False) -> tuple[str, Headers, bytes]:
-        """One response: status line, headers (Date checked, then left out) and body."""
+        """One response: status line, headers (names lower-cased; Date checked, then left
+        out) and body (to the connection's end when it has no Content-Length)."""
         while b"\r\n\r\n" not in self.buffer:
             if not self._fill():
                 raise ConnectionError(f"closed before a whole response: {self.buffer!r}")
         raw_head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
         status, *lines = raw_head.decode("latin-1").split("\r\n")
-        headers = [(n, v) for n, _, v in (line.partition(": ") for line in lines)]
-        dates = [v for n, v in headers if n == "Date"]
-        assert len(dates) == 1, headers
-        assert parsedate_to_datetime(dates[0]).tzinfo is not None
-        headers = [(n, v) for n, v in headers if n != "Date"]
-        length = int(dict(headers)["Content-Length"]) if not head else 0
+        headers = [(n.lower(), v) for n, _, v in (line.partition(": ") for line in lines)]
+        dates = [v for n, v in headers if n == "date"]
+        assert len(dates) <= 1, headers
+        if dates:
+            assert parsedate_to_datetime(dates[0]).tzinfo is not None
+        headers = [(n, v) for n, v in headers if n != "date"]
+        if "content-length" not in dict(headers):
+            while self._fill():
+                pass
+            length = len(self.buffer)
+        else:
+            length = int(dict(headers)["content-length"]) if not head else 0
         while len(self.buffer) < length:
             if not self._fill():
                 raise ConnectionError("closed before the whole body")
@@ -112,14 +120,23 @@ def text_response(
     status: str, body: bytes, *extra: tuple[str, str], close: bool = False
 ) -> tuple[str, Headers, bytes]:
     headers = [
-        ("Server", "adoption-collector"),
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("Content-Length", str(len(body))),
-        *extra,
+        ("server", "adoption-collector"),
+        ("content-type", "text/plain; charset=utf-8"),
+        ("content-length", str(len(body))),
+        *((name.lower(), value) for name, value in extra),
     ]
     if close:
-        headers.append(("Connection", "close"))
+        headers.append(("connection", "close"))
     return f"HTTP/1.1 {status}", headers, body
+
+
+# What uvicorn (h11) answers to a request it cannot parse, a head over MAX_HEAD_BYTES included;
+# the connection closes after it.
+INVALID = (
+    "HTTP/1.1 400 Bad Request",
+    [("content-type", "text/plain; charset=utf-8"), ("connection", "close")],
+    b"Invalid HTTP request received.",
+)
 
 
 def bcrypt_hash(password: str, cost: int = 4) -> str:
