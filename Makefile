@@ -25,12 +25,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The end-to-end test scrapes the collector with a real Prometheus server (Debian's package).
+# The end-to-end tests use real programs, Debian's packages: a Prometheus server scrapes the
+# collector, and headless Chromium renders the status page. Only what is missing is installed.
 tools:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	@missing=""; \
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	[ -z "$$missing" ] || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
 
 unit: $(STAMP) tools
 	$(BIN)/pytest -q

@@ -1,4 +1,4 @@
-"""Command line: run | once | check-config | demo.
+"""Command line: run | once | check-config | demo | report | explain.
 
 Exit codes: 0 success, 1 a source failed (`once`), 2 the config or state file is unusable.
 """
@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from collector import __version__, config, webconfig
+from collector import __version__, config, report, webconfig
 from collector.pipeline import Pipeline
 from collector.service import Service, stop_on_signals
 from collector.state import StateError, StateStore
@@ -31,6 +31,9 @@ def _setup_logging(level: str) -> None:
     # the pipeline's one line per poll (naming the cause of a failure) is enough.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.ERROR)
+    # uvicorn says each start and stop, and warns of every malformed request a stranger sends:
+    # on an exporter's port, that would be a log anyone can fill.
+    logging.getLogger("uvicorn").setLevel(logging.ERROR)
 
 
 def _load(path: str) -> config.Settings | None:
@@ -159,6 +162,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the simulated clusters' kubeconfigs, the config and the state in DIR",
     )
     demo.set_defaults(func=cmd_demo)
+
+    summary = sub.add_parser(
+        "report", help="poll once (or read a running collector) and print teams and what to migrate"
+    )
+    summary.add_argument("--config", metavar="FILE", help="poll once with this config")
+    summary.add_argument("--from", dest="from_url", metavar="URL", help="read a collector's API")
+    summary.add_argument(
+        "--format", choices=list(report.FORMATS), default="table", help=report.FORMAT_HELP
+    )
+    summary.set_defaults(func=report.cmd_report)
+
+    explain = sub.add_parser("explain", help="explain one team or one workload in sentences")
+    explain.add_argument(
+        "workload", nargs="?", type=report.parse_workload, metavar="CLUSTER/NAMESPACE/KIND/NAME"
+    )
+    explain.add_argument("--team", metavar="TEAM")
+    explain.add_argument("--config", metavar="FILE", help="poll once with this config")
+    explain.add_argument("--from", dest="from_url", metavar="URL", help="read a collector's API")
+    explain.set_defaults(func=report.cmd_explain)
     return parser
 
 
