@@ -113,9 +113,9 @@ def workload_info_metrics(drilldown: Drilldown, limit: int) -> tuple[Metric, int
                 r.name,
                 r.kind,
                 "" if team is None else label(team),
-                r.path.value,
+                r.path,
                 r.golden_path or "",
-                r.tool.value,
+                r.tool,
             ],
             1,
         )

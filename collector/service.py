@@ -4,6 +4,7 @@ on signals."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import os
 import signal
@@ -117,6 +118,10 @@ class Service:
 
     def start(self) -> None:
         sys.setswitchinterval(SWITCH_INTERVAL)
+        # Everything built so far (modules, classes, functions: some 80,000 objects) lives as
+        # long as the process. Frozen, the garbage collector stops scanning it in every full
+        # collection, a GIL pause of ~25 ms that scrapes would otherwise wait out.
+        gc.freeze()
         threading.Thread(target=self.server.serve_forever, name="http", daemon=True).start()
         self.scheduler.start()
         web = self.server.web_config()

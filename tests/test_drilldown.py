@@ -216,7 +216,7 @@ def test_every_demo_workload_reason_names_the_rule_that_decided_it(demo: Pipelin
         assert r.golden_path is None
         assert r.reason.split(": ", 1)[0] in names, r
     # Unowned workloads are listed too, with no team.
-    assert {r.team_source.value for r in d.workloads() if r.team is None} == {"none"}
+    assert {r.team_source for r in d.workloads() if r.team is None} == {"none"}
 
 
 class FlakyCluster:
