@@ -27,6 +27,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from pathlib import Path
+from urllib.parse import quote
 
 from benchmarks.context import BIG, Context
 from benchmarks.cycle import make_pipeline, timed_cycle
@@ -89,6 +90,15 @@ def _first_poll(pipeline: Pipeline, timeout: float = 1800.0) -> None:
         time.sleep(0.05)
 
 
+def _largest_team(pipeline: Pipeline) -> tuple[str, int]:
+    """The team with the most workloads, and how many: the drill-down API's largest answer."""
+    drilldown = pipeline.drilldown
+    assert drilldown is not None
+    counts = {t["team"]: sum(t["workload_counts"].values()) for t in drilldown.teams()}
+    team = max(counts, key=lambda name: (counts[name], name))
+    return team, counts[team]
+
+
 def serve(conn: Connection, kubeconfig: str, state_path: str) -> None:
     """The collector process: the service (started as `run` starts it, so its first poll
     runs at once; the next is an interval away) and the fresh server; then one poll per
@@ -108,6 +118,7 @@ def serve(conn: Connection, kubeconfig: str, state_path: str) -> None:
                 "bytes": len(pipeline.exposition.latest),
                 "gzipped": len(gzip.compress(pipeline.exposition.latest)),
                 "teams": snapshot.active_teams if snapshot is not None else 0,
+                "api_team": _largest_team(pipeline),
             }
         )
         while conn.recv() == "poll":
@@ -122,9 +133,12 @@ class _Scrapers:
     """Threads scraping /metrics until stopped: each every `period` seconds (from a random
     phase), or back to back with `period` 0."""
 
-    def __init__(self, port: int, period: float = PERIOD, count: int = SCRAPERS) -> None:
+    def __init__(
+        self, port: int, period: float = PERIOD, count: int = SCRAPERS, path: str = "/metrics"
+    ) -> None:
         self.port = port
         self.period = period
+        self.path = path
         self.latencies: list[float] = []
         self.failures = 0
         self._lock = threading.Lock()
@@ -144,10 +158,12 @@ class _Scrapers:
             started = time.perf_counter()
             due = max(due + self.period, started)
             try:
-                conn.request("GET", "/metrics", headers=SCRAPE_HEADERS)
+                conn.request("GET", self.path, headers=SCRAPE_HEADERS)
                 response = conn.getresponse()
                 body = response.read()
-                good = response.status == 200 and response.getheader("Content-Encoding") == "gzip"
+                # /metrics must come gzipped; the API's JSON is not compressed.
+                gzipped = response.getheader("Content-Encoding") == "gzip"
+                good = response.status == 200 and gzipped == (self.path == "/metrics")
             except (OSError, http.client.HTTPException):
                 good = False
                 conn.close()
@@ -159,7 +175,10 @@ class _Scrapers:
                 failures += 1
         conn.close()
         # Once per scraper, outside the timing: the body was a whole exposition.
-        if times and not gzip.decompress(last).endswith(b"\n"):
+        whole = (
+            last.endswith(b"}") if self.path != "/metrics" else gzip.decompress(last)[-1:] == b"\n"
+        )
+        if times and not whole:
             failures += 1
         with self._lock:
             self.latencies += times
@@ -180,12 +199,13 @@ class _Scrapers:
 class _Mode:
     port: int
     period: float
+    path: str = "/metrics"
     latencies: list[float] = field(default_factory=list)
     failures: int = 0
 
     def window(self, collector: Child, seconds: float | None) -> float | None:
         """Scrape during one poll, or for `seconds` of it; the poll's duration if observed."""
-        with _Scrapers(self.port, self.period) as scrapers:
+        with _Scrapers(self.port, self.period, path=self.path) as scrapers:
             collector.send("poll")
             if seconds is None:
                 took: float | None = float(collector.recv())
@@ -212,15 +232,18 @@ def run(ctx: Context) -> list[Figure]:
         paced = _Mode(ready["prerendered"], PERIOD)
         fresh = _Mode(ready["fresh"], PERIOD)
         saturated = _Mode(ready["prerendered"], 0.0)
+        team, team_workloads = ready["api_team"]
+        api = _Mode(ready["prerendered"], PERIOD, f"/api/v1/workloads?team={quote(team)}")
         for _ in range(ctx.repeat):
             took = paced.window(collector, None)
             assert took is not None
             polls.append(took)
             fresh.window(collector, took)
             saturated.window(collector, None)
+            api.window(collector, None)
         collector.send("stop")
         collector.result()
-    if not (paced.latencies and fresh.latencies and saturated.latencies):
+    if not (paced.latencies and fresh.latencies and saturated.latencies and api.latencies):
         raise BenchError("no scrape completed")
     seconds = len(polls) * median(polls)
     note = (
@@ -231,6 +254,16 @@ def run(ctx: Context) -> list[Figure]:
     return [
         Figure("scrape_p99_ms", paced.p99, "ms", "< 20", note),
         Figure("scrape_failed", paced.failures + saturated.failures, "scrapes", "== 0"),
+        Figure(
+            "api_workloads_team_p99_ms",
+            api.p99,
+            "ms",
+            "< 50",
+            f"/api/v1/workloads?team={team} ({team_workloads} workloads, first page of "
+            f"{min(team_workloads, 500)}), {SCRAPERS} clients every {PERIOD * 1000:.0f} ms during "
+            "polls",
+        ),
+        Figure("api_failed", api.failures, "requests", "== 0"),
         Figure(
             "scrape_fresh_over_prerendered_p99",
             fresh.p99 / paced.p99,

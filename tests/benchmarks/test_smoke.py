@@ -36,6 +36,8 @@ EXPECTED = {
     "bare_parse_gc_on_seconds": ("s", None),
     "scrape_p99_ms": ("ms", "< 20"),
     "scrape_failed": ("scrapes", "== 0"),
+    "api_workloads_team_p99_ms": ("ms", "< 50"),
+    "api_failed": ("requests", "== 0"),
     "scrape_fresh_over_prerendered_p99": ("x", None),
     "scrape_p50_ms": ("ms", None),
     "scrape_fresh_p99_ms": ("ms", None),
@@ -146,6 +148,7 @@ def test_the_paths_compared_read_the_same_and_nothing_failed(
     # The naive path and the collector read identical records, or kube_poll is not
     # measured at all (checked above); no scrape may fail at any size.
     assert values["scrape_failed"] == 0
+    assert values["api_failed"] == 0
     assert values["scrape_fresh_failed"] == 0
 
 
