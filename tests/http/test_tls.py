@@ -126,7 +126,14 @@ def test_basic_auth_guards_everything_but_the_probes(pki: PKI, tmp_path: Path) -
             {"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()},
         ):
             assert request(server, context, headers=headers) == unauthorized
-        for path in ("/", "/nope"):  # even what does not exist asks for credentials first
+        for path in (  # the page, the API, and even what does not exist: credentials first
+            "/",
+            "/teams/payments",
+            "/api/v1/summary",
+            "/api/v1/teams/payments",
+            "/api/v1/workloads?team=payments",
+            "/nope",
+        ):
             assert request(server, context, path) == unauthorized
         assert request(server, context, "/healthz") == (200, text_headers(b"ok\n", HSTS), b"ok\n")
         assert request(server, context, "/readyz") == (
