@@ -204,7 +204,10 @@ class _Mode:
     failures: int = 0
 
     def window(self, collector: Child, seconds: float | None) -> float | None:
-        """Scrape during one poll, or for `seconds` of it; the poll's duration if observed."""
+        """Scrape during one poll, or for `seconds` of it; the poll's duration if observed.
+        A window lasts at least one period, so every scraper starts a scrape in it: the
+        smoke run's polls take a few milliseconds."""
+        started = time.perf_counter()
         with _Scrapers(self.port, self.period, path=self.path) as scrapers:
             collector.send("poll")
             if seconds is None:
@@ -212,6 +215,7 @@ class _Mode:
             else:
                 collector.waiting(seconds)
                 took = None
+            time.sleep(max(0.0, started + self.period - time.perf_counter()))
         if took is None:
             collector.recv()
         self.latencies += [t * 1000 for t in scrapers.latencies]

@@ -4,6 +4,12 @@ Sources turn API objects into these as early as possible and drop everything
 else, so a poll of tens of thousands of objects holds only what the pipeline
 reads. Records are immutable and slotted: cheap to keep, safe to share between
 the poll thread and the snapshot being rendered.
+
+The records a cluster poll builds by the tens of thousands (`FieldManager`,
+`Namespace`, `Workload`) are msgspec Structs untracked by the garbage collector
+(gc=False: they hold only strings, floats, str->str mappings and tuples of each
+other, so they can form no cycle): a tenth of the cost of a frozen dataclass to
+build, and never scanned by a collection while a poll holds them.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+import msgspec
 
 
 class Path(StrEnum):
@@ -35,8 +43,7 @@ class DeployTool(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class FieldManager:
+class FieldManager(msgspec.Struct, frozen=True, gc=False):
     """One `metadata.managedFields` entry, reduced to what deploy-tool detection reads."""
 
     manager: str
@@ -44,15 +51,13 @@ class FieldManager:
     owns_spec: bool  # the entry owns fields under f:spec
 
 
-@dataclass(frozen=True, slots=True)
-class Namespace:
+class Namespace(msgspec.Struct, frozen=True, gc=False):
     name: str
     labels: Mapping[str, str]
     created: float | None  # unix seconds; None when absent or unparsable
 
 
-@dataclass(frozen=True, slots=True)
-class Workload:
+class Workload(msgspec.Struct, frozen=True, gc=False):
     kind: str  # Deployment, StatefulSet, DaemonSet, CronJob, Job
     namespace: str
     name: str

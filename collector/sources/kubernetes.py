@@ -2,14 +2,22 @@
 
 This is the I/O edge and the hot path. Lists are requested metadata-only
 (PartialObjectMetadataList): the collector reads nothing from spec or status,
-and it keeps pages several times smaller. Raw bytes are decoded with `json`
-and reduced straight to `model` records; the client's model classes are never
-built for lists (they cost more than the whole rest of a poll).
+and it keeps pages several times smaller. Raw bytes are decoded by msgspec
+straight into typed structs that declare only the fields the collector reads
+(everything else is skipped unparsed), then reduced to `model` records; the
+client's model classes are never built for lists (they cost more than the whole
+rest of a poll).
+
+A page msgspec cannot take whole (an object of the wrong shape, a lone surrogate,
+NaN, bytes that are not UTF-8: nothing a real API server sends) is decoded again
+the old way, `json.loads` and checks on every value, so odd objects are skipped
+and counted, and malformed pages rejected, exactly as they always were.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import json
 import logging
@@ -20,9 +28,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import kubernetes
+import msgspec
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -109,15 +118,124 @@ def _seconds(value: float) -> str:
     return f"{value:g}s"
 
 
+# --- what a list page is decoded into ------------------------------------------------
+#
+# Only the fields the collector reads, each typed as a real API server sends it; msgspec
+# skips every other field without building it. A value of any other type fails the page
+# (msgspec.ValidationError), which then takes the old path (`_Parser.namespace`,
+# `_Parser.workload` on `json.loads` output) and its per-value checks. gc=False: a decoded
+# page is a tree, it can form no cycle.
+
+_NO_SPEC = msgspec.Raw()  # fieldsV1 without "f:spec"; a present one is never empty
+
+
+class _FieldsV1(msgspec.Struct, frozen=True, gc=False):
+    # Raw: only whether the key is there counts, so its value is skipped, not built.
+    spec: msgspec.Raw = msgspec.field(name="f:spec", default=_NO_SPEC)
+
+
+class _ManagedField(msgspec.Struct, frozen=True, gc=False):
+    manager: str | None = None
+    time: str | None = None
+    fieldsV1: _FieldsV1 | None = None
+
+
+class _OwnerReference(msgspec.Struct, frozen=True, gc=False):
+    kind: str | None = None
+    controller: bool | None = None
+
+
+class _NamespaceMeta(msgspec.Struct, frozen=True, gc=False):
+    name: str | None = None
+    creationTimestamp: str | None = None
+    labels: dict[str, str] | None = None
+
+
+class _WorkloadMeta(msgspec.Struct, frozen=True, gc=False):
+    name: str | None = None
+    namespace: str | None = None
+    creationTimestamp: str | None = None
+    labels: dict[str, str] | None = None
+    # Each source decodes a subclass whose `annotations` is a struct of just the keys its
+    # golden paths read (`_annotations_struct`): the rest, 256 KiB of last-applied
+    # configuration included, is skipped. None here: no key is read.
+    annotations: msgspec.Struct | None = None
+    managedFields: list[_ManagedField] | None = None
+    ownerReferences: list[_OwnerReference] | None = None
+
+
+_M = TypeVar("_M")
+
+
+class _Item(msgspec.Struct, Generic[_M], frozen=True, gc=False):
+    metadata: _M | None = None
+
+
+class _ListMeta(msgspec.Struct, frozen=True, gc=False):
+    continue_: str | None = msgspec.field(name="continue", default=None)
+
+
+class _Page(msgspec.Struct, Generic[_M], frozen=True, gc=False):
+    # UNSET: no "items" at all, not a list; None: the real server's "items": null.
+    items: list[_Item[_M]] | msgspec.UnsetType | None = msgspec.UNSET
+    metadata: _ListMeta | None = None
+
+
+def _annotations_struct(keys: tuple[str, ...]) -> type[msgspec.Struct]:
+    """A struct of the annotation `keys`, in order: field `a<i>` is `keys[i]`."""
+    fields = [
+        (f"a{i}", str | None, msgspec.field(name=key, default=None)) for i, key in enumerate(keys)
+    ]
+    return msgspec.defstruct("_Annotations", fields, frozen=True, gc=False)
+
+
+@functools.lru_cache(maxsize=32)
+def _decoders(
+    annotation_keys: tuple[str, ...],
+) -> tuple[msgspec.json.Decoder[_Page[_NamespaceMeta]], msgspec.json.Decoder[_Page[_WorkloadMeta]]]:
+    """Decoders of namespace and workload pages; reusable, shared by every source and
+    thread (decoding keeps no state between calls)."""
+    meta: Any = _WorkloadMeta
+    if annotation_keys:
+        annotations = _annotations_struct(annotation_keys)
+        meta = msgspec.defstruct(
+            "_WorkloadMeta",
+            [("annotations", annotations | None, None)],
+            bases=(_WorkloadMeta,),
+            frozen=True,
+            gc=False,
+        )
+    return (
+        msgspec.json.Decoder(_Page[_NamespaceMeta]),
+        msgspec.json.Decoder(_Page[meta]),
+    )
+
+
+def _utf8(body: bytes) -> bool:
+    """Whether `json.loads` can decode `body` as UTF-8: msgspec checks only the strings it
+    builds, not those it skips."""
+    if body.isascii():  # the usual page; no copy
+        return True
+    try:
+        body.decode("utf-8", "surrogatepass")  # as json.loads does
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class _GcPause:
     """Pauses the cyclic garbage collector while pages are parsed.
 
-    Parsing allocates hundreds of thousands of containers, which triggers
-    collections that scan everything already parsed (most of the parse time in a
-    profile) yet find nothing: nothing parsed forms cycles. gc is process-wide and
-    several clusters are polled concurrently, so pauses are counted and gc comes
-    back only when the last one ends, and only if it was on to begin with. This
-    is the module's one piece of shared state, because gc is the process's.
+    Decoded structs and records are untracked, but a page still allocates a list or
+    two per object (managedFields, ownerReferences, the records' tuples), which
+    triggers collections that find nothing: nothing parsed forms cycles. Measured
+    with the typed decoder at 50,000 workloads: a poll takes 8% longer without the
+    pause (0.54 s against 0.50 s), and a whole cycle without this and the pipeline's
+    pause spends 50 ms in ~600 collections, five of them full ones holding the GIL
+    ~9 ms each (with `json.loads` dicts it was 1.7 s and 70-90 ms each). gc is
+    process-wide and several clusters are polled concurrently, so pauses are counted
+    and gc comes back only when the last one ends, and only if it was on to begin
+    with. This is the module's one piece of shared state, because gc is the process's.
     """
 
     def __init__(self) -> None:
@@ -148,14 +266,19 @@ _T = TypeVar("_T")
 
 
 class _Parser:
-    """Turns list items into records. One per poll: its caches share equal
-    timestamps and field managers between objects without outliving the poll."""
+    """Turns list items into records: decoded metadata structs (`namespace_meta`,
+    `workload_meta`), or, for a page msgspec could not take, `json.loads` items checked
+    value by value (`namespace`, `workload`). Both make the same record of the same
+    object. One per poll: its caches share equal timestamps and field managers between
+    objects without outliving the poll."""
 
     def __init__(self, annotation_keys: tuple[str, ...]) -> None:
         self.annotation_keys = annotation_keys
         self.skipped = 0
         self._times: dict[str, float | None] = {}
         self._managers: dict[tuple[str, float | None, bool], FieldManager] = {}
+        # The fields of the decoded annotations struct, in the order of annotation_keys.
+        self._annotation_fields = tuple((key, f"a{i}") for i, key in enumerate(annotation_keys))
 
     def time(self, value: object) -> float | None:
         if not isinstance(value, str):
@@ -255,6 +378,78 @@ class _Parser:
             controller_kind=self.controller_kind(meta.get("ownerReferences")),
         )
 
+    # --- decoded structs: every value already has the type the API gives it ----------
+
+    def namespace_meta(self, _kind: str, meta: _NamespaceMeta | None) -> Namespace | None:
+        if meta is None or not meta.name:
+            self.skipped += 1
+            return None
+        return Namespace(
+            sys.intern(meta.name), self.str_labels(meta.labels), self.time(meta.creationTimestamp)
+        )
+
+    def workload_meta(self, kind: str, meta: _WorkloadMeta | None) -> Workload | None:
+        if meta is None or not meta.name or not meta.namespace:
+            self.skipped += 1
+            return None
+        annotations: Mapping[str, str] = _EMPTY
+        if meta.annotations is not None:
+            found = {
+                key: value
+                for key, field in self._annotation_fields
+                if (value := getattr(meta.annotations, field)) is not None
+            }
+            annotations = found or _EMPTY
+        managers: tuple[FieldManager, ...] = ()
+        if meta.managedFields:
+            managers = self.decoded_managers(meta.managedFields)
+        controller_kind = None
+        for ref in meta.ownerReferences or ():
+            if ref.controller is True:
+                controller_kind = None if ref.kind is None else sys.intern(ref.kind)
+                break
+        return Workload(
+            kind,
+            sys.intern(meta.namespace),
+            meta.name,
+            self.time(meta.creationTimestamp),
+            self.str_labels(meta.labels),
+            annotations,
+            managers,
+            controller_kind,
+        )
+
+    @staticmethod
+    def str_labels(value: dict[str, str] | None) -> Mapping[str, str]:
+        if not value:
+            return _EMPTY
+        intern = sys.intern
+        return {intern(key): intern(item) for key, item in value.items()}
+
+    def decoded_managers(self, entries: list[_ManagedField]) -> tuple[FieldManager, ...]:
+        found = []
+        for entry in entries:
+            name = entry.manager
+            if name is None:
+                continue
+            fields = entry.fieldsV1
+            key = (name, self.time(entry.time), fields is not None and len(fields.spec) > 0)
+            manager = self._managers.get(key)
+            if manager is None:
+                manager = self._managers[key] = FieldManager(sys.intern(name), key[1], key[2])
+            found.append(manager)
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader(Generic[_M, _T]):
+    """How one kind's list pages become records: the typed decoder and what turns its
+    metadata into a record, and the old path for a page the decoder cannot take."""
+
+    decoder: msgspec.json.Decoder[_Page[_M]]
+    decoded: Callable[[str, _M | None], _T | None]
+    loose: Callable[[str, object], _T | None]
+
 
 def _retry_after(value: str | None) -> float:
     if not value:
@@ -317,6 +512,7 @@ class KubernetesSource:
         self.page_size = page_size
         self.namespaces = tuple(dict.fromkeys(namespaces))
         self._annotation_keys = tuple(sorted(annotation_keys))
+        self._decoders = _decoders(self._annotation_keys)
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._client: Any = None
@@ -331,6 +527,8 @@ class KubernetesSource:
             self._poll_end = time.monotonic() + self.poll_timeout
             client = self._client if self._client is not None else self._connect()
             parser = _Parser(self._annotation_keys)
+            namespace_reader = _Reader(self._decoders[0], parser.namespace_meta, parser.namespace)
+            workload_reader = _Reader(self._decoders[1], parser.workload_meta, parser.workload)
             objects: dict[str, int] = {}
             workloads: list[Workload] = []
             refused: list[_Forbidden] = []
@@ -338,9 +536,9 @@ class KubernetesSource:
             if self.namespaces:
                 namespaces = self._get_namespaces(client, parser, objects)
             else:
-                namespaces = self._list(client, "Namespace", parser.namespace, objects)
+                namespaces = self._list(client, "Namespace", namespace_reader, objects)
             for kind in self.kinds:
-                found = self._list_kind(client, kind, parser, objects, refused)
+                found = self._list_kind(client, kind, workload_reader, objects, refused)
                 if found is None:
                     forbidden.append(kind)
                 else:
@@ -430,7 +628,7 @@ class KubernetesSource:
         self,
         client: Any,
         kind: str,
-        parser: _Parser,
+        reader: _Reader[_WorkloadMeta, Workload],
         objects: dict[str, int],
         refused: list[_Forbidden],
     ) -> list[Workload] | None:
@@ -443,7 +641,7 @@ class KubernetesSource:
         denied = False
         for endpoint in endpoints or [_ENDPOINTS[kind]]:
             try:
-                found.extend(self._list(client, kind, parser.workload, counted, endpoint))
+                found.extend(self._list(client, kind, reader, counted, endpoint))
             except _Forbidden as exc:
                 refused.append(exc)
                 denied = True  # go on, so the log names every namespace refused
@@ -457,7 +655,7 @@ class KubernetesSource:
         self,
         client: Any,
         kind: str,
-        convert: Callable[[str, object], _T | None],
+        reader: _Reader[Any, _T],
         objects: dict[str, int],
         endpoint: _Endpoint | None = None,
     ) -> list[_T]:
@@ -471,15 +669,10 @@ class KubernetesSource:
                     body = self._fetch(client, endpoint, token)
                     # One pause per page, covering both decoding and conversion.
                     with gc_paused():
-                        items, token = self._decode(client, endpoint, body)
-                        read += len(items)
-                        for item in items:
-                            record = convert(kind, item)
-                            if record is not None:
-                                records.append(record)
-                        # Freed inside the pause: the collection that follows it would
-                        # otherwise scan the whole parsed page (a quarter of a poll's CPU).
-                        del items
+                        count, token = self._read(
+                            client, endpoint, body, kind=kind, reader=reader, records=records
+                        )
+                    read += count
                     if not token:
                         objects[kind] = objects.get(kind, 0) + read
                         return records
@@ -525,6 +718,48 @@ class KubernetesSource:
         if status != 200:
             raise self._fail(client, endpoint, self._describe(status, body, endpoint))
         return body
+
+    def _read(
+        self,
+        client: Any,
+        endpoint: _Endpoint,
+        body: bytes,
+        *,
+        kind: str,
+        reader: _Reader[Any, _T],
+        records: list[_T],
+    ) -> tuple[int, str | None]:
+        """Adds the records of one list page to `records`: (objects read, continue token
+        or None)."""
+        page: _Page[Any] | None = None
+        if _utf8(body):
+            try:
+                page = reader.decoder.decode(body)
+            except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError included
+                log.debug(
+                    "cluster %s: list %s: a page decoded the slow way: %s",
+                    self.cluster.name,
+                    endpoint.resource,
+                    exc,
+                )
+        if page is None:
+            loose, token = self._decode(client, endpoint, body)
+            for item in loose:
+                record = reader.loose(kind, item)
+                if record is not None:
+                    records.append(record)
+            return len(loose), token
+        items = page.items
+        if isinstance(items, msgspec.UnsetType):
+            raise self._fail(client, endpoint, "the response is not a list (no items)")
+        items = items or []  # the real server sends "items": null for an empty list
+        convert = reader.decoded
+        for item in items:
+            record = convert(kind, item.metadata)
+            if record is not None:
+                records.append(record)
+        token = None if page.metadata is None else page.metadata.continue_
+        return len(items), token or None
 
     def _decode(
         self, client: Any, endpoint: _Endpoint, body: bytes
