@@ -38,6 +38,7 @@ from collector.pipeline import Pipeline
 from collector.simulator.kube import KubeSimulator
 from collector.state import SCHEMA_VERSION, StateStore, TeamTimes
 from tests.cluster import GOLDEN_LABELS, TOKEN
+from tests.durability.schema import V3_COLUMNS
 from tests.durability.v1 import Row, read_rows, write_v1
 from tests.durability.v2 import read_rows as read_v2_rows
 from tests.durability.v2 import write_v2
@@ -328,15 +329,8 @@ def test_sigkill_during_polls_and_writes_loses_nothing(tmp_path: Path) -> None:
     assert checked["retired"] == TeamTimes(START - 10**9, None)
 
 
-V3_TEAMS = [
-    "team",
-    "first_seen",
-    "first_deploy",
-    "updated_at",
-    "first_seen_by",
-    "first_deploy_by",
-]
-MIGRATIONS = ["version", "from_version", "applied_at", "collector_version"]
+# One statement of the version-3 schema for the durability tests.
+V3_TEAMS, MIGRATIONS = V3_COLUMNS["teams"], V3_COLUMNS["migrations"]
 
 
 def migrations(db: sqlite3.Connection) -> list[tuple[int, int | None]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from collector import __version__
 from collector.state import SCHEMA_VERSION, Evidence, StateStore, TeamTimes
+from tests.durability.schema import V3_COLUMNS
 from tests.durability.v1 import read_rows, write_v1
 from tests.durability.v2 import Row as V2Row
 from tests.durability.v2 import read_rows as read_v2_rows
@@ -18,19 +19,6 @@ V1_ROWS = [
     ("payments", 1_773_100_800.0, 1_775_001_600.0),
     ("search", None, 1_780_272_000.0),
 ]
-
-
-V3_COLUMNS = {
-    "teams": [
-        "team",
-        "first_seen",
-        "first_deploy",
-        "updated_at",
-        "first_seen_by",
-        "first_deploy_by",
-    ],
-    "migrations": ["version", "from_version", "applied_at", "collector_version"],
-}
 
 
 def columns(path: Path) -> dict[str, list[str]]:
@@ -155,17 +143,7 @@ def test_a_v2_file_upgrades_to_v3_with_every_time_intact(tmp_path: Path) -> None
     }
     store.close()
 
-    assert columns(path) == {
-        "teams": [
-            "team",
-            "first_seen",
-            "first_deploy",
-            "updated_at",
-            "first_seen_by",
-            "first_deploy_by",
-        ],
-        "migrations": ["version", "from_version", "applied_at", "collector_version"],
-    }
+    assert columns(path) == V3_COLUMNS
     assert query(path, "SELECT * FROM migrations ORDER BY version") == [
         (2, None, T_CREATED, "0.1.0"),
         (3, 2, T_UPGRADE, __version__),
