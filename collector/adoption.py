@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import cast
+from typing import Any, TypeVar, cast
 
 from collector import catalog, explain, ownership, rules
 from collector.config import Settings
@@ -287,7 +287,7 @@ class _Tally:
         return merged
 
     def summary(self) -> ClusterSummary:
-        self.records.sort(key=explain.CLUSTER_ORDER)
+        self.records = sorted_in_steps(self.records, explain.CLUSTER_ORDER)
         return ClusterSummary(
             cluster=self.cluster,
             # The counters themselves, not copies: with a flood of teams a copy doubles
@@ -301,6 +301,23 @@ class _Tally:
             first_deploy=self.first_deploy,
             records=self.records,
         )
+
+
+SORT_STEP = 2000
+_T = TypeVar("_T")
+
+
+def sorted_in_steps(items: list[_T], key: Callable[[_T], Any]) -> list[_T]:
+    """`sorted(items, key=key)`, without holding the GIL for the whole sort.
+
+    list.sort is one C call: at 45,000 records, ~12 ms in which no other thread runs, and every
+    scrape waits it out. Sorted in runs of SORT_STEP, each a short hold, and merged in Python,
+    which gives the GIL up every switch interval; it costs more CPU in all, spread thinly.
+    """
+    if len(items) <= SORT_STEP:
+        return sorted(items, key=key)
+    runs = [sorted(items[i : i + SORT_STEP], key=key) for i in range(0, len(items), SORT_STEP)]
+    return list(heapq.merge(*runs, key=key))
 
 
 def summarise_repositories(
