@@ -97,14 +97,17 @@ class Pipeline:
         self._links: catalog.Links | None = None
         self.links_generation = 0  # moves on whenever a GitHub scan changes the links
         self._statuses: dict[str, SourceStatus] = {}  # cluster name or GITHUB -> status
+        self._published: frozenset[str] = frozenset()  # sources the exposition includes
         self._lock = threading.Lock()
         self._kubernetes_turn = threading.Lock()
 
     @property
     def ready(self) -> bool:
-        """Every source has been polled once (successfully or not)."""
+        """Every source has been polled once (successfully or not) and what that poll found is
+        published: a poll's status is recorded before the figures are computed, and a scrape
+        in between would find none."""
         expected = self.sources.keys() | ({GITHUB} if self.github is not None else set())
-        return self._statuses.keys() >= expected
+        return self._published >= expected
 
     def poll_kubernetes(self) -> bool:
         """Poll every cluster (concurrently, bounded), then publish. True if all succeeded."""
@@ -260,6 +263,7 @@ class Pipeline:
         with self._lock:
             summaries = list(self._summaries.values())
             statuses = list(self._statuses.values())
+            published = frozenset(self._statuses)
             first_seen, first_deploy = adoption.merge_evidence(
                 summaries, self._repos, self.state.history, self.settings
             )
@@ -297,6 +301,7 @@ class Pipeline:
                     max_workload_series=self.settings.limits.max_workload_series,
                 )
             )
+            self._published = published
 
     def close(self) -> None:
         """Close the sources and the state store; the pipeline owns both once built."""

@@ -222,3 +222,25 @@ def test_no_figures_until_a_cluster_was_polled(tmp_path: Path) -> None:
     assert figures(pipeline.exposition.latest) == []
     assert pipeline.snapshot is None
     assert pipeline.ready is True
+
+
+def test_ready_only_once_the_first_figures_are_published(tmp_path: Path) -> None:
+    # /readyz must not send a scrape to a collector whose poll is done but not yet published.
+    with KubeSimulator(token=TOKEN) as sim:
+        seed_small(sim)
+        settings = config.load(write_config(tmp_path, {"prod-eu": sim}))
+        pipeline = Pipeline(settings, StateStore(settings.state.path))
+        ready_while_publishing = []
+        publish = pipeline.exposition.publish
+
+        def observed(body: bytes) -> None:
+            ready_while_publishing.append(pipeline.ready)
+            publish(body)
+
+        pipeline.exposition.publish = observed  # type: ignore[method-assign]
+        try:
+            assert pipeline.poll_kubernetes()
+        finally:
+            pipeline.close()
+        assert ready_while_publishing == [False]
+        assert pipeline.ready
