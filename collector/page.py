@@ -14,10 +14,10 @@ the HTTP layer to send with the HTML routes.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import html
 import urllib.parse
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -637,9 +637,17 @@ def shadow_of(drilldown: Drilldown) -> list[JSON]:
     return [drilldown.workload_json(r) for r in drilldown.workloads(path="shadow")]
 
 
-@functools.lru_cache(maxsize=1)
+# Keyed weakly: a past poll's drill-down (tens of thousands of records) is not kept alive
+# for the sake of its page.
+_INDEX_PAGES: weakref.WeakKeyDictionary[Drilldown, bytes] = weakref.WeakKeyDictionary()
+
+
 def index_of(drilldown: Drilldown) -> bytes:
     """`/` for one poll's drill-down: rendered by the first request after the poll, then served
     as is until the next."""
-    teams = teams_of(drilldown)
-    return index(drilldown.summary(), teams, migrate_first(teams, shadow_of(drilldown)))
+    body = _INDEX_PAGES.get(drilldown)
+    if body is None:
+        teams = teams_of(drilldown)
+        body = index(drilldown.summary(), teams, migrate_first(teams, shadow_of(drilldown)))
+        _INDEX_PAGES[drilldown] = body
+    return body

@@ -7,10 +7,13 @@ The sample set below is hand-built in the contract's shape (/api/v1/summary, /ap
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import re
+import weakref
 from collections.abc import Iterable
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -759,3 +762,15 @@ def test_drilldown_adapters() -> None:
     drilldown = FakeDrilldown()
     assert page.teams_of(drilldown) == TEAMS
     assert page.shadow_of(drilldown) == SHADOW
+
+
+def test_the_index_is_rendered_once_per_drilldown_and_does_not_keep_it(tmp_path: Path) -> None:
+    from tests.test_explain import drilldown
+
+    d = drilldown(tmp_path)
+    first = page.index_of(d)
+    assert page.index_of(d) is first  # rendered once, served as is
+    gone = weakref.ref(d)
+    del d
+    gc.collect()
+    assert gone() is None  # a past poll's records are not held for its page
