@@ -126,6 +126,8 @@ def _seconds(value: float) -> str:
 # `_Parser.workload` on `json.loads` output) and its per-value checks. gc=False: a decoded
 # page is a tree, it can form no cycle.
 
+# Both ways of decoding a page say the same of one without items.
+_NOT_A_LIST = "the response is not a list (no items)"
 _NO_SPEC = msgspec.Raw()  # fieldsV1 without "f:spec"; a present one is never empty
 
 
@@ -751,7 +753,7 @@ class KubernetesSource:
             return len(loose), token
         items = page.items
         if isinstance(items, msgspec.UnsetType):
-            raise self._fail(client, endpoint, "the response is not a list (no items)")
+            raise self._fail(client, endpoint, _NOT_A_LIST)
         items = items or []  # the real server sends "items": null for an empty list
         convert = reader.decoded
         for item in items:
@@ -773,7 +775,7 @@ class KubernetesSource:
         if items is None and isinstance(page, dict) and "items" in page:
             items = []  # the real server sends "items": null for an empty list
         if not isinstance(items, list):
-            raise self._fail(client, endpoint, "the response is not a list (no items)")
+            raise self._fail(client, endpoint, _NOT_A_LIST)
         metadata = page.get("metadata")
         next_token = metadata.get("continue") if isinstance(metadata, dict) else None
         return items, next_token if isinstance(next_token, str) and next_token else None
