@@ -104,7 +104,7 @@ def run(ctx: Context) -> list[Figure]:
             "kube_poll_speedup",
             median([n.seconds / c.seconds for n, c in pairs]),
             "x",
-            ">= 15",
+            ">= 30",
             note,
         ),
         Figure(
@@ -120,7 +120,7 @@ def run(ctx: Context) -> list[Figure]:
             ">= 5",
             "peak RSS naive / collector, whole processes",
         ),
-        Figure("kube_poll_collector_peak_rss", peak, "MB", "< 400", "whole collector process"),
+        Figure("kube_poll_collector_peak_rss", peak, "MB", "< 110", "whole collector process"),
         Figure("kube_poll_collector_seconds", median([r.seconds for r in runs]), "s"),
         Figure("kube_poll_naive_seconds", median([r.seconds for r in naive_runs]), "s"),
         Figure("kube_poll_naive_peak_rss", max(r.peak_mb for r in naive_runs), "MB"),

@@ -138,7 +138,7 @@ class _FieldsV1(msgspec.Struct, frozen=True, gc=False):
 
 class _ManagedField(msgspec.Struct, frozen=True, gc=False):
     manager: str | None = None
-    time: str | None = None
+    time: dt.datetime | None = None
     fieldsV1: _FieldsV1 | None = None
 
 
@@ -147,16 +147,18 @@ class _OwnerReference(msgspec.Struct, frozen=True, gc=False):
     controller: bool | None = None
 
 
+# Timestamps are parsed by msgspec, in C, as it decodes. One it cannot parse fails the
+# page's typed decoding, and the page is decoded the old way, where such a time is None.
 class _NamespaceMeta(msgspec.Struct, frozen=True, gc=False):
     name: str | None = None
-    creationTimestamp: str | None = None
+    creationTimestamp: dt.datetime | None = None
     labels: dict[str, str] | None = None
 
 
 class _WorkloadMeta(msgspec.Struct, frozen=True, gc=False):
     name: str | None = None
     namespace: str | None = None
-    creationTimestamp: str | None = None
+    creationTimestamp: dt.datetime | None = None
     labels: dict[str, str] | None = None
     # Each source decodes a subclass whose `annotations` is a struct of just the keys its
     # golden paths read (`_annotations_struct`): the rest, 256 KiB of last-applied
@@ -271,33 +273,24 @@ class _Parser:
     """Turns list items into records: decoded metadata structs (`namespace_meta`,
     `workload_meta`), or, for a page msgspec could not take, `json.loads` items checked
     value by value (`namespace`, `workload`). Both make the same record of the same
-    object. One per poll: its caches share equal timestamps and field managers between
-    objects without outliving the poll."""
+    object, timestamps included: both parse them with msgspec. One per poll: it counts
+    the objects skipped."""
 
     def __init__(self, annotation_keys: tuple[str, ...]) -> None:
         self.annotation_keys = annotation_keys
         self.skipped = 0
-        self._times: dict[str, float | None] = {}
-        self._managers: dict[tuple[str, float | None, bool], FieldManager] = {}
         # The fields of the decoded annotations struct, in the order of annotation_keys.
         self._annotation_fields = tuple((key, f"a{i}") for i, key in enumerate(annotation_keys))
 
-    def time(self, value: object) -> float | None:
+    @staticmethod
+    def time(value: object) -> float | None:
+        """RFC 3339, as Kubernetes writes times, parsed by the same code as typed pages."""
         if not isinstance(value, str):
             return None
         try:
-            return self._times[value]
-        except KeyError:
-            pass
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.UTC)
-            seconds: float | None = parsed.timestamp()
-        except (ValueError, OverflowError, OSError):
-            seconds = None
-        self._times[value] = seconds
-        return seconds
+            return _epoch(msgspec.convert(value, dt.datetime))
+        except msgspec.ValidationError:
+            return None
 
     @staticmethod
     def labels(value: object) -> Mapping[str, str]:
@@ -331,15 +324,8 @@ class _Parser:
             if not isinstance(entry, dict) or not isinstance(name := entry.get("manager"), str):
                 continue
             fields = entry.get("fieldsV1")
-            key = (
-                name,
-                self.time(entry.get("time")),
-                isinstance(fields, dict) and "f:spec" in fields,
-            )
-            manager = self._managers.get(key)
-            if manager is None:
-                manager = self._managers[key] = FieldManager(sys.intern(name), key[1], key[2])
-            found.append(manager)
+            owns_spec = isinstance(fields, dict) and "f:spec" in fields
+            found.append(FieldManager(sys.intern(name), self.time(entry.get("time")), owns_spec))
         return tuple(found)
 
     @staticmethod
@@ -387,7 +373,7 @@ class _Parser:
             self.skipped += 1
             return None
         return Namespace(
-            sys.intern(meta.name), self.str_labels(meta.labels), self.time(meta.creationTimestamp)
+            sys.intern(meta.name), self.str_labels(meta.labels), _epoch(meta.creationTimestamp)
         )
 
     def workload_meta(self, kind: str, meta: _WorkloadMeta | None) -> Workload | None:
@@ -414,7 +400,7 @@ class _Parser:
             kind,
             sys.intern(meta.namespace),
             meta.name,
-            self.time(meta.creationTimestamp),
+            _epoch(meta.creationTimestamp),
             self.str_labels(meta.labels),
             annotations,
             managers,
@@ -423,24 +409,41 @@ class _Parser:
 
     @staticmethod
     def str_labels(value: dict[str, str] | None) -> Mapping[str, str]:
+        """The decoded dict itself, its values interned: the keys are already shared
+        (msgspec caches the keys it decodes), and a copy would cost time and memory."""
         if not value:
             return _EMPTY
         intern = sys.intern
-        return {intern(key): intern(item) for key, item in value.items()}
+        for key, item in value.items():
+            value[key] = intern(item)  # same keys: the dict's size never changes
+        return value
 
-    def decoded_managers(self, entries: list[_ManagedField]) -> tuple[FieldManager, ...]:
-        found = []
-        for entry in entries:
-            name = entry.manager
-            if name is None:
-                continue
-            fields = entry.fieldsV1
-            key = (name, self.time(entry.time), fields is not None and len(fields.spec) > 0)
-            manager = self._managers.get(key)
-            if manager is None:
-                manager = self._managers[key] = FieldManager(sys.intern(name), key[1], key[2])
-            found.append(manager)
-        return tuple(found)
+    @staticmethod
+    def decoded_managers(entries: list[_ManagedField]) -> tuple[FieldManager, ...]:
+        # No cache of equal entries, unlike the old path: their times are nearly all
+        # distinct, so a cache held more memory at the poll's peak than it saved.
+        intern = sys.intern
+        return tuple(
+            FieldManager(
+                intern(entry.manager),
+                _epoch(entry.time),
+                entry.fieldsV1 is not None and len(entry.fieldsV1.spec) > 0,
+            )
+            for entry in entries
+            if entry.manager is not None
+        )
+
+
+def _epoch(value: dt.datetime | None) -> float | None:
+    """Unix seconds of a decoded timestamp; one without a zone is UTC, as on the old path."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    try:
+        return value.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
