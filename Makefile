@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint typecheck unit tools generate bench soak clean
+.PHONY: all demo test lint typecheck unit tools generate bench bench-large soak clean
 
 all: test
 
@@ -44,6 +44,10 @@ test: lint typecheck unit
 # Scale figures against their targets (issue 5); a smoke version at 1/100 runs in `make test`.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The scale curve up to 200,000 workloads: minutes to build that cluster, so not in `make bench`.
+bench-large: $(STAMP)
+	$(BIN)/python -m benchmarks --only scale_curve --large
 
 # 1,000 poll cycles against a churning, faulty simulated cluster; not part of `make test`.
 soak: $(STAMP)

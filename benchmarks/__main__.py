@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import cycle, github_scan, kube_poll, memory, scrape
+from benchmarks import curve, cycle, github_scan, kube_poll, memory, scrape
 from benchmarks.context import Context
 from benchmarks.report import Figure, table
 
@@ -27,6 +27,7 @@ FIGURES: dict[str, Callable[[Context], list[Figure]]] = {
     "full_cycle": cycle.run_full_cycle,
     "scrape": scrape.run,
     "multicluster": cycle.run_multicluster,
+    "scale_curve": curve.run,
     # Churns the big cluster, so it runs after every other figure that reads it.
     "memory": memory.run,
     "github": github_scan.run,
@@ -56,6 +57,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=3,
         help="side-by-side pairs (or rounds) per comparison; the median is reported",
     )
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="the scale curve also measures 200,000 workloads (times the scale); slow",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 10:
         parser.error("--scale must be above 0 and at most 10")
@@ -76,14 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = args.only or list(FIGURES)
     load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
     header = (
-        f"adoption-collector benchmarks: scale {args.scale:g}, {args.repeat} repeats, "
+        f"adoption-collector benchmarks: scale {args.scale:g}{', large' if args.large else ''}, "
+        f"{args.repeat} repeats, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, load average {load}"
     )
     _progress(header)
     figures: list[Figure] = []
     broken: list[str] = []
     with tempfile.TemporaryDirectory(prefix="adoption-bench-") as workdir:
-        ctx = Context(args.scale, args.repeat, Path(workdir))
+        ctx = Context(args.scale, args.repeat, Path(workdir), large=args.large)
         try:
             for name in selected:
                 _progress(f"-- {name} ...")

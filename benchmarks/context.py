@@ -21,6 +21,7 @@ class Context:
     scale: float
     repeat: int  # side-by-side pairs (or rounds) per comparison
     workdir: Path
+    large: bool = False  # the scale curve also measures 200,000 workloads
     page_size: int = 500
     _big: KubeServers | None = field(default=None, repr=False)
     _small: KubeServers | None = field(default=None, repr=False)

@@ -80,13 +80,13 @@ def bare_parse(pages: list[bytes], *, collect: bool = False) -> float:
 
 
 def cycles(conn: Connection, kubeconfigs: dict[str, str], state_path: str) -> float:
-    """A long-lived collector: answers each "cycle" with one timed cycle, until "stop".
-    Returns the process' peak RSS."""
+    """A long-lived collector: answers each "cycle" with the (wall, CPU) seconds of one
+    cycle, until "stop". Returns the process' peak RSS."""
     pipeline = start_pipeline(kubeconfigs, Path(state_path))
     try:
         conn.send("ready")
         while conn.recv() == "cycle":
-            conn.send(timed_cycle(pipeline))
+            conn.send(cycle_times(pipeline))
     finally:
         pipeline.close()
     return peak_rss_mb()
@@ -180,7 +180,8 @@ def run_multicluster(ctx: Context) -> list[Figure]:
         for _ in range(max(ctx.repeat, 3)):
             for child, times in ((single, singles), (multi, multis)):
                 child.send("cycle")
-                times.append(float(child.recv()))
+                wall, _ = child.recv()
+                times.append(float(wall))
         peaks = []
         for child in (single, multi):
             child.send("stop")

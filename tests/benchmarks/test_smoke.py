@@ -50,6 +50,11 @@ EXPECTED = {
     "multicluster_one_seconds": ("s", None),
     "multicluster_ten_peak_rss": ("MB", None),
     "multicluster_one_peak_rss": ("MB", None),
+    "scale_cpu_growth": ("x", "<= 1.2"),
+    "scale_cpu_per_10k_10k": ("s", None),
+    "scale_peak_rss_10k": ("MB", None),
+    "scale_cpu_per_10k_50k": ("s", None),
+    "scale_peak_rss_50k": ("MB", None),
     "memory_growth": ("%", "< 5"),
     "memory_rss_cycle_5": ("MB", None),
     "memory_rss_cycle_50": ("MB", None),
@@ -156,3 +161,28 @@ def test_no_token_in_the_output(run: subprocess.CompletedProcess[str]) -> None:
     for token in (KUBE_TOKEN, GITHUB_TOKEN):
         assert token not in run.stdout
         assert token not in run.stderr
+
+
+def test_bench_large_adds_the_200k_point_of_the_scale_curve() -> None:
+    command = ["-m", "benchmarks", "--scale", "0.01", "--repeat", "1", "--only", "scale_curve"]
+    found = subprocess.run(
+        [sys.executable, *command, "--large"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert found.returncode == 0, found.stderr[-5000:]
+    lines = {str(line["name"]): line for line in _bench_lines(found.stdout)}
+    assert list(lines) == [
+        "scale_cpu_growth",
+        "scale_cpu_per_10k_10k",
+        "scale_peak_rss_10k",
+        "scale_cpu_per_10k_50k",
+        "scale_peak_rss_50k",
+        "scale_cpu_per_10k_200k",
+        "scale_peak_rss_200k",
+    ]
+    assert lines["scale_peak_rss_200k"]["target"] == "< 400"
+    assert "at 2000 workloads / at 100" in found.stdout
