@@ -34,7 +34,8 @@ def test_minimal_config_gets_the_documented_defaults() -> None:
     assert s.ownership.labels == ("team", "owner")
     assert s.kubernetes.interval == 300.0
     assert s.kubernetes.include_namespaces == ("*",)
-    assert s.kubernetes.exclude_namespaces == ("kube-system", "kube-public", "kube-node-lease")
+    assert s.kubernetes.exclude_namespaces == ()
+    assert s.kubernetes.excluded_namespaces == ("kube-system", "kube-public", "kube-node-lease")
     assert s.kubernetes.kinds == ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job")
     assert s.state.path == "./adoption-state.db"
     assert (s.server.host, s.server.port) == ("0.0.0.0", 9853)
@@ -85,14 +86,15 @@ def test_every_problem_is_reported_with_its_key_path() -> None:
         "server": {"listen": "9853"},
     }
     assert problems(raw) == [
-        "platform.launch_date: must be a date in the form YYYY-MM-DD",
+        "platform.launch_date: must be a date in the form YYYY-MM-DD, not 'March'",
         "platform.adoption_targets[0].ratio: must be less than or equal to 1",
-        "teams.mandatd: unknown key",
-        "kubernetes.interval: must be a duration such as 30s, 5m, 1h or 1d",
+        "teams.mandatd: unknown key: did you mean mandated?",
+        "kubernetes.interval: must be a duration such as 30s, 5m, 1h or 1d, not '5 minutes'",
         "kubernetes.clusters[0]: set exactly one of kubeconfig or in_cluster: true",
-        "kubernetes.kinds[1]: must be one of Deployment, StatefulSet, DaemonSet, CronJob, Job",
+        "kubernetes.kinds[1]: must be one of Deployment, StatefulSet, DaemonSet, CronJob, Job, "
+        "not 'Pod'",
         "golden_paths[1].match.labels.matchExpressions[0].operator: "
-        "must be one of In, NotIn, Exists, DoesNotExist, Matches",
+        "must be one of In, NotIn, Exists, DoesNotExist, Matches, not 'Equals'",
         "golden_paths[2].match.annotations.matchExpressions[0]: "
         "values: '(' is not a regular expression: missing ), unterminated subpattern at position 0",
         "golden_paths[3].match: "
@@ -199,7 +201,7 @@ def test_check_config_mistake_exits_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert capsys.readouterr().err == (
         f"{path}: invalid configuration\n"
         "  golden_paths[1].match.labels.matchExpressions[0].operator: "
-        "must be one of In, NotIn, Exists, DoesNotExist, Matches\n"
+        "must be one of In, NotIn, Exists, DoesNotExist, Matches, not 'Like'\n"
     )
 
 
