@@ -156,7 +156,7 @@ def cmd_once(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     try:
         ok = pipeline.poll_once()
-        sys.stdout.buffer.write(pipeline.exposition.latest)
+        sys.stdout.buffer.write(pipeline.exposition.scrape(gzipped=False))
         sys.stdout.flush()
     finally:
         pipeline.close()

@@ -87,7 +87,7 @@ class Pipeline:
                 )
         self.sources = dict(sources)
         self.github = github
-        self.exposition = exporter.Exposition()
+        self.exposition = exporter.Exposition(runtime=exporter.runtime_text)
         self.snapshot: adoption.Snapshot | None = None
         # What the drill-down API serves, from the same publish as `snapshot`; None before
         # the first poll. Replaced whole (one reference assignment), never modified.

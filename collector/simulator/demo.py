@@ -97,7 +97,7 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
         pipeline = Pipeline(settings, StateStore(settings.state.path))
         if once:
             ok = pipeline.poll_once()
-            sys.stdout.buffer.write(pipeline.exposition.latest)
+            sys.stdout.buffer.write(pipeline.exposition.scrape(gzipped=False))
             sys.stdout.flush()
             print(f"# demo: {_summary(pipeline.snapshot)}", file=sys.stderr)
             pipeline.close()
