@@ -402,6 +402,7 @@ class Exposition:
         stream = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: the gzip format
         head = stream.compress(body) + stream.flush(zlib.Z_SYNC_FLUSH)
         self._open = (head, stream)
+        # Not a whole gzip file here: the poll's part of every scrape's, which scrape() ends.
         self.both = (body, head)
 
     @property
