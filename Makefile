@@ -2,6 +2,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The demo needs only what the collector runs with; `make test` adds the development tools.
+RUNTIME := $(VENV)/.runtime-installed
 
 .PHONY: all demo test lint typecheck unit tools generate bench bench-large soak clean
 
@@ -13,7 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(RUNTIME): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME)
+
+demo: $(RUNTIME)
 	$(BIN)/adoption-collector demo
 
 LINTED := collector tests benchmarks deploy/prometheus deploy/grafana
@@ -41,7 +49,7 @@ unit: $(STAMP) tools
 
 test: lint typecheck unit
 
-# Scale figures against their targets (issue 5); a smoke version at 1/100 runs in `make test`.
+# Scale figures against their targets; a smoke version at 1/100 runs in `make test`.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 

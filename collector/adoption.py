@@ -162,7 +162,7 @@ def summarise(
     label_keys = settings.ownership.labels
     static_map = settings.ownership.namespaces
     scope = rules.NamespaceScope(
-        settings.kubernetes.include_namespaces, settings.kubernetes.exclude_namespaces
+        settings.kubernetes.include_namespaces, settings.kubernetes.excluded_namespaces
     )
     tally = _Tally(observation.cluster, label_keys, matcher, links)
     namespaces = {ns.name: ns for ns in observation.namespaces if ns.name in scope}

@@ -8,9 +8,11 @@ returns `Settings` or raises `ConfigError` listing every problem at once.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -43,7 +45,7 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         seconds = float(int(m.group(1)) * _UNIT_SECONDS[m.group(2)])
     else:
-        raise ValueError("must be a duration such as 30s, 5m, 1h or 1d")
+        raise ValueError("must be a duration such as 30s, 5m, 1h or 1d" + _not(value))
     if seconds <= 0:
         raise ValueError("must be a positive duration")
     return seconds
@@ -62,7 +64,21 @@ def _parse_date(value: object) -> dt.date:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ValueError("must be a date in the form YYYY-MM-DD")
+    raise ValueError("must be a date in the form YYYY-MM-DD" + _not(value))
+
+
+def _not(value: object) -> str:
+    """`, not '5min'`: the value a user wrote, echoed when it is a short plain word. A token
+    pasted into the wrong key is never echoed: tokens are longer than any word echoed here."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return ""
+    text = str(value)
+    if len(text) > _ECHO_MAX or not re.fullmatch(r"[\w .:/+-]*", text):
+        return ""
+    return f", not {value!r}"
+
+
+_ECHO_MAX = 16
 
 
 Date = Annotated[dt.date, BeforeValidator(_parse_date)]
@@ -126,6 +142,7 @@ class Cluster(_Section):
         return self
 
 
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 Kind = Literal["Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"]
 DEFAULT_KINDS: tuple[Kind, ...] = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job")
 
@@ -138,12 +155,22 @@ class Kubernetes(_Section):
     poll_timeout: Duration = 120.0
     clusters: tuple[Cluster, ...] = ()
     include_namespaces: tuple[str, ...] = ("*",)
-    exclude_namespaces: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease")
+    exclude_namespaces: tuple[str, ...] = ()
+    # The system namespaces stay excluded whatever exclude_namespaces lists: adding one
+    # exclusion must not make kube-system count as a team's shadow.
+    track_system_namespaces: bool = False
     kinds: tuple[Kind, ...] = DEFAULT_KINDS
     # Empty: list cluster-wide (needs a ClusterRole). Names: list only in these
     # namespaces and get each of them, which namespaced Roles allow.
     namespaces: tuple[str, ...] = ()
     page_size: int = Field(default=500, ge=1, le=10000)
+
+    @property
+    def excluded_namespaces(self) -> tuple[str, ...]:
+        """The patterns never tracked: exclude_namespaces, and the system namespaces
+        unless track_system_namespaces."""
+        system = () if self.track_system_namespaces else SYSTEM_NAMESPACES
+        return tuple(dict.fromkeys((*system, *self.exclude_namespaces)))
 
     @model_validator(mode="after")
     def _poll_outlasts_request(self) -> Kubernetes:
@@ -415,23 +442,67 @@ _PLAIN_TYPE_MESSAGES = {
 }
 
 
-def _message(error: Any) -> str:
+# Types whose wrong value is echoed: choices, numbers and booleans, never a free string a
+# secret could have been pasted into.
+_ECHOED = {"literal_error", "int_parsing", "int_from_float", "float_parsing", "bool_parsing"}
+
+
+def _message(error: Any, model: type[BaseModel]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown key"
+        return "unknown key" + _did_you_mean(model, _clean_loc(tuple(error["loc"])))
     if kind == "missing":
         return "required key is missing"
+    echo = _not(error.get("input")) if kind in _ECHOED else ""
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         choices = [c.strip().strip("'") for c in re.split(r",| or ", expected) if c.strip()]
-        return "must be one of " + ", ".join(choices)
+        return "must be one of " + ", ".join(choices) + echo
+    if kind in ("int_parsing", "int_from_float"):
+        return "must be a whole number" + echo
+    if kind == "float_parsing":
+        return "must be a number" + echo
     if kind in _PLAIN_TYPE_MESSAGES:
-        return _PLAIN_TYPE_MESSAGES[kind]
+        return _PLAIN_TYPE_MESSAGES[kind] + echo
     if kind == "string_too_short" and error.get("ctx", {}).get("min_length") == 1:
         return "must not be empty"
     if kind in ("value_error", "assertion_error"):
         return str(error["ctx"]["error"]) if "ctx" in error else str(error["msg"])
     return str(error["msg"]).lower().replace("input should", "must")
+
+
+def _did_you_mean(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """`: did you mean mandated?` for an unknown key close to one the section knows."""
+    section: object = model
+    for part in loc[:-1]:
+        section = _inner(section, part)
+    section = _optional(section)
+    if not (isinstance(section, type) and issubclass(section, BaseModel)):
+        return ""
+    known = [f.alias or name for name, f in section.model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    return f": did you mean {close[0]}?" if close else ""
+
+
+def _optional(annotation: object) -> object:
+    """X for X | None."""
+    if get_origin(annotation) in (Union, UnionType):
+        return next((a for a in get_args(annotation) if a is not type(None)), None)
+    return annotation
+
+
+def _inner(annotation: object, part: int | str) -> object:
+    """The type found one key (or list index) inside `annotation`, or None."""
+    annotation = _optional(annotation)
+    origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(part, int):
+        return args[0] if origin is tuple and args else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, info in annotation.model_fields.items():
+            if part in (name, info.alias):
+                return info.annotation
+        return None
+    return args[1] if origin is dict and len(args) == 2 else None
 
 
 def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -451,7 +522,7 @@ def validate(model: type[_M], raw: object, source: str) -> _M:
         return model.model_validate(raw)
     except ValidationError as exc:
         problems = [
-            f"{_key_path(_clean_loc(tuple(e['loc'])))}: {_message(e)}" for e in exc.errors()
+            f"{_key_path(_clean_loc(tuple(e['loc'])))}: {_message(e, model)}" for e in exc.errors()
         ]
         raise ConfigError(source, problems) from None
 

@@ -8,10 +8,17 @@ The metric names below are a contract with dashboards and alerts: do not rename.
 
 from __future__ import annotations
 
+import functools
 import gzip
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import os
+import platform
+import subprocess
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path as FilePath
 from typing import TYPE_CHECKING
 
+from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -24,6 +31,7 @@ if TYPE_CHECKING:
     from collector.explain import Drilldown
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+REVISION_ENV = "ADOPTION_COLLECTOR_REVISION"
 
 
 def _gauge(name: str, doc: str, labels: Sequence[str] = ()) -> GaugeMetricFamily:
@@ -339,11 +347,6 @@ def collector_metrics(
             "series in the last computation; 0 normally.",
             dropped_workload_series,
         )
-    info = _gauge(
-        "adoption_collector_build_info", "The collector's version; always 1.", ["version"]
-    )
-    info.add_metric([__version__], 1)
-    yield info
 
 
 class _Fixed(Collector):
@@ -382,14 +385,92 @@ def render(
 class Exposition:
     """Holds the last rendered exposition, plain and gzipped: written by the poller (which pays
     for the compression, once per poll), read by every scrape. Both forms are swapped as one
-    reference, so a scrape never pairs one poll's text with another's compression."""
+    reference, so a scrape never pairs one poll's text with another's compression.
 
-    def __init__(self) -> None:
+    With `runtime` (the process's own metrics, which change between polls), `scrape()` adds
+    its text after the poll's: the gzipped form is the poll's deflate stream, flushed and kept
+    open when published, so a scrape compresses only the few runtime lines onto a copy."""
+
+    def __init__(self, runtime: Callable[[], bytes] | None = None) -> None:
+        self._runtime = runtime
         self.publish(render(None, ()))
 
     def publish(self, body: bytes) -> None:
-        self.both = (body, gzip.compress(body, compresslevel=6, mtime=0))
+        if self._runtime is None:
+            self.both = (body, gzip.compress(body, compresslevel=6, mtime=0))
+            return
+        stream = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: the gzip format
+        head = stream.compress(body) + stream.flush(zlib.Z_SYNC_FLUSH)
+        self._open = (head, stream)
+        # Not a whole gzip file here: the poll's part of every scrape's, which scrape() ends.
+        self.both = (body, head)
 
     @property
     def latest(self) -> bytes:
         return self.both[0]
+
+    def scrape(self, gzipped: bool) -> bytes:
+        """What /metrics answers: the poll's exposition, then the runtime metrics."""
+        if self._runtime is None:
+            return self.both[1] if gzipped else self.both[0]
+        body, (head, stream) = self.both[0], self._open
+        text = self._runtime()
+        if not gzipped:
+            return body + text
+        tail = stream.copy()
+        return head + tail.compress(text) + tail.flush()
+
+
+def build_info(version: str, python_version: str, revision: str) -> Metric:
+    info = _gauge(
+        "adoption_collector_build_info",
+        "The collector's version, the Python version it runs on and the source revision it "
+        "was built from; always 1.",
+        ["version", "python_version", "revision"],
+    )
+    info.add_metric([version, python_version, revision], 1)
+    return info
+
+
+def revision(environ: Mapping[str, str]) -> str:
+    """$ADOPTION_COLLECTOR_REVISION (an image sets it at build time), else the git commit of
+    a source checkout, else `unknown`."""
+    if found := environ.get(REVISION_ENV, "").strip():
+        return found
+    source = FilePath(__file__).resolve().parent.parent
+    if not (source / ".git").exists():
+        return "unknown"
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def runtime_registry(environ: Mapping[str, str]) -> CollectorRegistry:
+    """The standard process_* and python_* collectors, and the build info: read live at every
+    scrape, kept apart from the poll's figures."""
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    built = build_info(__version__, platform.python_version(), revision(environ))
+    registry.register(_Fixed([built]))
+    return registry
+
+
+@functools.cache
+def _process_registry() -> CollectorRegistry:
+    return runtime_registry(os.environ)
+
+
+def runtime_text() -> bytes:
+    """This process's runtime metrics and build info, as of now."""
+    return generate_latest(_process_registry())

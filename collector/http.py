@@ -148,11 +148,12 @@ class MetricsServer:
         return self._watcher.config if self._watcher else None
 
     def _metrics(self, request: Request) -> Reply:
-        plain, gzipped = self.source.exposition.both  # pre-rendered and pre-gzipped per poll
+        exposition = self.source.exposition  # pre-rendered and pre-gzipped per poll
         if _accepts_gzip(request.headers.get("accept-encoding", "")):
             headers = (("Vary", "Accept-Encoding"), ("Content-Encoding", "gzip"))
-            return Reply(200, gzipped, exporter.CONTENT_TYPE, headers)
-        return Reply(200, plain, exporter.CONTENT_TYPE, (("Vary", "Accept-Encoding"),))
+            return Reply(200, exposition.scrape(gzipped=True), exporter.CONTENT_TYPE, headers)
+        body = exposition.scrape(gzipped=False)
+        return Reply(200, body, exporter.CONTENT_TYPE, (("Vary", "Accept-Encoding"),))
 
     def _readyz(self, _request: Request) -> Reply:
         return Reply(200, b"ready\n") if self.source.ready else Reply(503, b"first poll not done\n")

@@ -87,7 +87,7 @@ class Pipeline:
                 )
         self.sources = dict(sources)
         self.github = github
-        self.exposition = exporter.Exposition()
+        self.exposition = exporter.Exposition(runtime=exporter.runtime_text)
         self.snapshot: adoption.Snapshot | None = None
         # What the drill-down API serves, from the same publish as `snapshot`; None before
         # the first poll. Replaced whole (one reference assignment), never modified.
@@ -156,11 +156,11 @@ class Pipeline:
             return False
         finished = self.clock()
         log.info(
-            "polled kubernetes cluster %s in %.2fs: %d namespaces, %d workloads, %d skipped%s",
+            "polled kubernetes cluster %s in %.2fs: %s; %d namespaces, %d skipped%s",
             name,
             finished - started,
+            _tracked_words(observation, summary),
             len(observation.namespaces),
-            len(observation.workloads),
             observation.skipped,
             f"; partial, not allowed to list {', '.join(observation.forbidden)}"
             if observation.forbidden
@@ -325,3 +325,18 @@ def _carry_over(previous: SourceStatus | None, failed: SourceStatus) -> SourceSt
         parse_errors_total=previous.parse_errors_total,
         forbidden=previous.forbidden,
     )
+
+
+def _tracked_words(observation: ClusterObservation, summary: adoption.ClusterSummary) -> str:
+    """`195 workloads read, 162 tracked (not tracked: 21 CronJob runs, 12 in excluded
+    namespaces)`: the log names what `adoption_workloads` leaves out of what was read."""
+    read = len(observation.workloads)
+    tracked = sum(summary.workloads.values())
+    runs = sum(
+        1 for w in observation.workloads if w.kind == "Job" and w.controller_kind == "CronJob"
+    )
+    words = f"{read} workloads read, {tracked} tracked"
+    if read == tracked:
+        return words
+    excluded = read - tracked - runs
+    return f"{words} (not tracked: {runs} CronJob runs, {excluded} in excluded namespaces)"

@@ -30,6 +30,13 @@ STOP_WAIT_SECONDS = 8.0
 SWITCH_INTERVAL = 0.001
 
 
+def listen_error(listen: str, exc: OSError, hint: str) -> str:
+    """One line for a port that is taken or a host that does not resolve, `hint` saying
+    where the address comes from."""
+    reason = exc.strerror or str(exc)
+    return f"error: cannot listen on {listen}: {reason[:1].lower()}{reason[1:]} ({hint})"
+
+
 def stop_on_signals(stopping: threading.Event) -> None:
     """SIGTERM and SIGINT set `stopping`. Installed before the state is opened, so a
     signal during start-up still ends in a clean stop (exit 0), not Python's default."""

@@ -117,6 +117,43 @@ def test_include_namespaces_glob() -> None:
     assert [t.team for t in snap.teams] == ["payments"]
 
 
+@pytest.mark.parametrize(
+    ("kubernetes", "teams"),
+    [
+        # Listing one more exclusion keeps the system namespaces excluded.
+        ({"exclude_namespaces": ["legacy-tools"]}, ["payments"]),
+        ({"track_system_namespaces": True}, ["legacy", "payments", "platform"]),
+        (
+            {"track_system_namespaces": True, "exclude_namespaces": ["legacy-*"]},
+            ["payments", "platform"],
+        ),
+    ],
+)
+def test_system_namespaces_stay_excluded_unless_tracked(
+    kubernetes: dict[str, object], teams: list[str]
+) -> None:
+    snap = compute(
+        settings(kubernetes=kubernetes),
+        [
+            ns("kube-system", team="platform"),
+            ns("kube-public", team="platform"),
+            ns("kube-node-lease", team="platform"),
+            ns("legacy-tools", team="legacy"),
+            ns("pay", team="payments"),
+        ],
+        [
+            wl("kube-system", "coredns"),
+            wl("kube-public", "a"),
+            wl("kube-node-lease", "b"),
+            wl("legacy-tools", "cron"),
+            wl("pay", "api"),
+        ],
+    )
+    assert [t.team for t in snap.teams] == teams
+    tracked = {"payments": 1, "legacy": 1, "platform": 3}
+    assert sum(snap.workloads.values()) == sum(tracked[t] for t in teams)
+
+
 def test_workload_in_unlisted_namespace_still_counts_by_its_own_label() -> None:
     # The namespace list can miss a namespace created after it was read.
     snap = compute(settings(), [], [wl("late", "api", labels={"team": "payments"})])

@@ -34,7 +34,8 @@ def test_minimal_config_gets_the_documented_defaults() -> None:
     assert s.ownership.labels == ("team", "owner")
     assert s.kubernetes.interval == 300.0
     assert s.kubernetes.include_namespaces == ("*",)
-    assert s.kubernetes.exclude_namespaces == ("kube-system", "kube-public", "kube-node-lease")
+    assert s.kubernetes.exclude_namespaces == ()
+    assert s.kubernetes.excluded_namespaces == ("kube-system", "kube-public", "kube-node-lease")
     assert s.kubernetes.kinds == ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job")
     assert s.state.path == "./adoption-state.db"
     assert (s.server.host, s.server.port) == ("0.0.0.0", 9853)
@@ -85,14 +86,15 @@ def test_every_problem_is_reported_with_its_key_path() -> None:
         "server": {"listen": "9853"},
     }
     assert problems(raw) == [
-        "platform.launch_date: must be a date in the form YYYY-MM-DD",
+        "platform.launch_date: must be a date in the form YYYY-MM-DD, not 'March'",
         "platform.adoption_targets[0].ratio: must be less than or equal to 1",
-        "teams.mandatd: unknown key",
-        "kubernetes.interval: must be a duration such as 30s, 5m, 1h or 1d",
+        "teams.mandatd: unknown key: did you mean mandated?",
+        "kubernetes.interval: must be a duration such as 30s, 5m, 1h or 1d, not '5 minutes'",
         "kubernetes.clusters[0]: set exactly one of kubeconfig or in_cluster: true",
-        "kubernetes.kinds[1]: must be one of Deployment, StatefulSet, DaemonSet, CronJob, Job",
+        "kubernetes.kinds[1]: must be one of Deployment, StatefulSet, DaemonSet, CronJob, Job, "
+        "not 'Pod'",
         "golden_paths[1].match.labels.matchExpressions[0].operator: "
-        "must be one of In, NotIn, Exists, DoesNotExist, Matches",
+        "must be one of In, NotIn, Exists, DoesNotExist, Matches, not 'Equals'",
         "golden_paths[2].match.annotations.matchExpressions[0]: "
         "values: '(' is not a regular expression: missing ), unterminated subpattern at position 0",
         "golden_paths[3].match: "
@@ -199,7 +201,7 @@ def test_check_config_mistake_exits_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert capsys.readouterr().err == (
         f"{path}: invalid configuration\n"
         "  golden_paths[1].match.labels.matchExpressions[0].operator: "
-        "must be one of In, NotIn, Exists, DoesNotExist, Matches\n"
+        "must be one of In, NotIn, Exists, DoesNotExist, Matches, not 'Like'\n"
     )
 
 
@@ -225,3 +227,47 @@ def test_run_and_once_validate_first(
     assert main([command, "--config", str(path)]) == 2
     assert "platform.launch_date: required key is missing" in capsys.readouterr().err
     assert not (tmp_path / "never-created.db").exists()
+
+
+def test_problems_are_in_the_words_of_yaml_and_echo_plain_values() -> None:
+    regex = {"key": "k", "operator": "Regex", "values": ["x"]}
+    raw = {
+        "platform": {"launch_date": "2026-03-01"},
+        "teams": {"mandated": "billing", "onboraded": {}},
+        "kubernetes": {"interval": "5min", "page_size": "lots", "clustres": []},
+        "github": {"org": "acme", "token_env": "GITHUB_TOKEN", "include_archived": "maybe"},
+        "golden_paths": [
+            {"name": "a", "match": {"labels": {"matchExpresions": []}, "field_managers": ["x"]}},
+            {"name": "b", "match": {"labels": {"matchExpressions": [regex]}}},
+        ],
+        "server": 9853,
+        "limits": {"max_teams": 1.5},
+    }  # fmt: skip
+    assert problems(raw) == [
+        "teams.mandated: must be a list",
+        "teams.onboraded: unknown key: did you mean onboarded?",
+        "kubernetes.interval: must be a duration such as 30s, 5m, 1h or 1d, not '5min'",
+        "kubernetes.page_size: must be a whole number, not 'lots'",
+        "kubernetes.clustres: unknown key: did you mean clusters?",
+        "github.include_archived: must be true or false, not 'maybe'",
+        "golden_paths[0].match.labels.matchExpresions: unknown key: did you mean matchExpressions?",
+        "golden_paths[1].match.labels.matchExpressions[0].operator: "
+        "must be one of In, NotIn, Exists, DoesNotExist, Matches, not 'Regex'",
+        "server: must be a mapping",
+        "limits.max_teams: must be a whole number, not 1.5",
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ghp_0123456789abcdefghijklmnopqrstuvwxyz",  # a token: long
+        "s3cr3t pass!",  # not a plain word
+        "a" * 17,
+    ],
+)
+def test_values_that_may_be_secrets_are_never_echoed(value: str) -> None:
+    raw = {"platform": {"launch_date": "2026-03-01"}, "kubernetes": {"kinds": [value]}}
+    assert problems(raw) == [
+        "kubernetes.kinds[0]: must be one of Deployment, StatefulSet, DaemonSet, CronJob, Job"
+    ]

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import shlex
+import signal
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector.cli import main
+from tests.records import parse_samples
+from tests.test_service import free_port
+
+UP_GITHUB = (("kube_cluster", ""), ("source", "github"))
 
 
 def test_demo_once_prints_a_plausible_organisation(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,6 +70,49 @@ def test_demo_once_prints_a_plausible_organisation(capsys: pytest.CaptureFixture
     assert f"# demo: {active} active teams, {adopted} adopted (adoption " in err
 
 
+def test_banner_logs_and_metrics_count_the_same_workloads(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """What is read, what is tracked and why the two differ, alike in each place."""
+    caplog.set_level(logging.INFO, "collector")
+    assert main(["demo", "--once"]) == 0
+    out, err = capsys.readouterr()
+    samples = parse_samples(out)
+    polls = [
+        re.search(
+            r"polled kubernetes cluster (\S+) in [0-9.]+s: (\d+) workloads read, (\d+) tracked "
+            r"\(not tracked: (\d+) CronJob runs, (\d+) in excluded namespaces\); "
+            r"(\d+) namespaces, 0 skipped$",
+            r.getMessage(),
+        )
+        for r in caplog.records
+        if r.getMessage().startswith("polled kubernetes")
+    ]
+    assert len(polls) == 2
+    for poll in polls:
+        assert poll is not None
+        cluster, read, tracked, runs, excluded, namespaces = poll.groups()
+        objects = {
+            dict(labels)["kind"]: value
+            for (name, labels), value in samples.items()
+            if name == "adoption_collector_objects" and ("kube_cluster", cluster) in labels
+        }
+        assert int(read) == sum(v for kind, v in objects.items() if kind != "Namespace")
+        assert int(namespaces) == objects["Namespace"]
+        assert int(runs) == objects["Job"]  # every demo Job is a CronJob's run
+        assert int(excluded) > 0  # the demo has workloads in kube-system
+        workloads = sum(
+            value
+            for (name, labels), value in samples.items()
+            if name == "adoption_workloads" and ("kube_cluster", cluster) in labels
+        )
+        assert int(tracked) == workloads == int(read) - int(runs) - int(excluded)
+    tracked_total = sum(int(poll.group(3)) for poll in polls if poll)
+    golden = sum(v for (n, labels), v in samples.items()
+                 if n == "adoption_workloads" and ("path", "golden") in labels)  # fmt: skip
+    assert f"; {int(golden)} of {tracked_total} tracked workloads on a golden path\n" in err
+
+
 def test_demo_workdir_keeps_a_config_a_user_can_start_from(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -66,11 +121,55 @@ def test_demo_workdir_keeps_a_config_a_user_can_start_from(
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "adoption-state.db",
         "config.yaml",
+        "github-token",
         "prod-eu.kubeconfig",
         "prod-us.kubeconfig",
     ]
+    token = tmp_path / "github-token"
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    github = yaml.safe_load((tmp_path / "config.yaml").read_text())["github"]
+    assert (github["token_file"], "token_env" in github) == (str(token), False)
     assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
     assert (
         capsys.readouterr().out
         == f"{tmp_path / 'config.yaml'}: ok (2 cluster(s), 2 golden path(s))\n"
     )
+
+
+def test_the_demo_hint_works_as_printed_from_another_shell(tmp_path: Path) -> None:
+    """The printed command, run as printed in an environment without the demo's own
+    variables, polls the simulated clusters and GitHub organisation."""
+    program = Path(sys.executable).with_name("adoption-collector")
+    demo = subprocess.Popen(
+        [program, "demo", "--workdir", str(tmp_path), "--listen", f"127.0.0.1:{free_port()}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        lines = []
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("  "):
+                break
+        assert lines[-2].endswith("try, while this runs:\n"), lines
+        assert lines[-1] == f"  {program} once --config {tmp_path / 'config.yaml'}\n"
+        copied = subprocess.run(
+            shlex.split(lines[-1]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={"PATH": "/usr/bin:/bin"},
+            cwd="/",
+        )
+        assert copied.returncode == 0, copied.stderr
+        up = parse_samples(copied.stdout)["adoption_collector_up", UP_GITHUB]
+        assert up == 1.0
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(15) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        demo.wait(10)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collector import __version__
 from collector.simulator.kube import KubeSimulator
 from tests.cluster import TOKEN, seed_small, write_config
 from tests.dashboards.queries import dashboards, queries, substitute
@@ -110,6 +111,11 @@ def test_prometheus_scrapes_the_collector(tmp_path: Path) -> None:
                 ("billing", "1"),
                 ("payments", "3"),
             ]
+            # The runtime metrics come after the poll's in the same gzipped answer.
+            (info,) = query(url, "adoption_collector_build_info")
+            assert info["metric"]["version"] == __version__  # type: ignore[index]
+            assert query(url, 'process_cpu_seconds_total{job="adoption"}')
+            assert query(url, 'python_info{job="adoption"}')
             check_dashboard_queries(url)
             check_rules(url, port, sim)
         finally:

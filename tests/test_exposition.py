@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import platform
+import re
+import zlib
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector import adoption, exporter, rules
+from collector import __version__, adoption, exporter, rules
 from collector.model import GitHubObservation, RateLimit, SourceStatus
 from collector.state import TeamTimes
 from tests.records import GOLDEN, ns, parse_samples, repo, settings, ts, wl
@@ -121,9 +126,6 @@ adoption_collector_poll_complete{kube_cluster="prod-us",source="kubernetes"} 0.0
 # HELP adoption_collector_dropped_teams Teams beyond limits.max_teams, whose series were folded into team="_other" in the last computation; 0 normally.
 # TYPE adoption_collector_dropped_teams gauge
 adoption_collector_dropped_teams 0.0
-# HELP adoption_collector_build_info The collector's version; always 1.
-# TYPE adoption_collector_build_info gauge
-adoption_collector_build_info{version="0.1.0"} 1.0
 """
 
 
@@ -188,9 +190,6 @@ def test_nothing_polled_yet_renders_no_adoption_figures() -> None:
         'were folded into team="_other" in the last computation; 0 normally.',
         "# TYPE adoption_collector_dropped_teams gauge",
         "adoption_collector_dropped_teams 0.0",
-        "# HELP adoption_collector_build_info The collector's version; always 1.",
-        "# TYPE adoption_collector_build_info gauge",
-        'adoption_collector_build_info{version="0.1.0"} 1.0',
     ]
 
 
@@ -286,9 +285,6 @@ adoption_collector_github_rate_limit_limit{resource="graphql"} 5000.0
 # HELP adoption_collector_dropped_teams Teams beyond limits.max_teams, whose series were folded into team="_other" in the last computation; 0 normally.
 # TYPE adoption_collector_dropped_teams gauge
 adoption_collector_dropped_teams 0.0
-# HELP adoption_collector_build_info The collector's version; always 1.
-# TYPE adoption_collector_build_info gauge
-adoption_collector_build_info{version="0.1.0"} 1.0
 """
 
 
@@ -376,3 +372,71 @@ def test_workload_info_teams_fold_like_the_team_series(tmp_path: Path) -> None:
         for s in f.samples
     }
     assert teams == {"_other", "search", ""}
+
+
+def test_build_info_names_version_python_and_revision() -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(exporter._Fixed([exporter.build_info("0.1.0", "3.12.1", "0123abc")]))
+    assert generate_latest(registry).decode() == (
+        "# HELP adoption_collector_build_info The collector's version, the Python version it "
+        "runs on and the source revision it was built from; always 1.\n"
+        "# TYPE adoption_collector_build_info gauge\n"
+        'adoption_collector_build_info{python_version="3.12.1",revision="0123abc",version="0.1.0"}'
+        " 1.0\n"
+    )
+
+
+def test_runtime_metrics_are_the_standard_collectors_and_build_info() -> None:
+    text = generate_latest(
+        exporter.runtime_registry({"ADOPTION_COLLECTOR_REVISION": "0123abc"})
+    ).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert sorted(families) == [
+        "adoption_collector_build_info",
+        "process_cpu_seconds",
+        "process_max_fds",
+        "process_open_fds",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+        "process_virtual_memory_bytes",
+        "python_gc_collections",
+        "python_gc_objects_collected",
+        "python_gc_objects_uncollectable",
+        "python_info",
+    ]
+    (info,) = families["adoption_collector_build_info"].samples
+    assert info.labels == {
+        "version": __version__,
+        "python_version": platform.python_version(),
+        "revision": "0123abc",
+    }
+
+
+def test_the_revision_of_a_checkout_without_the_variable() -> None:
+    found = exporter.revision({})
+    assert found == "unknown" or re.fullmatch("[0-9a-f]{40}", found)
+
+
+def test_a_scrape_appends_runtime_metrics_to_the_published_exposition() -> None:
+    calls = iter(range(1, 100))
+
+    def runtime() -> bytes:  # a value that changes at every scrape, as process_* do
+        return f"runtime_value {next(calls)}\n".encode()
+
+    exposition = exporter.Exposition(runtime=runtime)
+    body = b"".join(f'poll_value{{n="{i}"}} {i}\n'.encode() for i in range(2000))
+    exposition.publish(body)
+    assert exposition.latest == body
+    assert exposition.scrape(gzipped=False) == body + b"runtime_value 1\n"
+    first, second = exposition.scrape(gzipped=True), exposition.scrape(gzipped=True)
+    assert gzip.decompress(first) == body + b"runtime_value 2\n"
+    assert gzip.decompress(second) == body + b"runtime_value 3\n"
+    # The poll's part is compressed once, when published: every scrape starts with it.
+    head = exposition.both[1]
+    assert first.startswith(head)
+    assert second.startswith(head)
+    assert len(first) - len(head) < 100
+    # One gzip member, as any client reads it (not two concatenated).
+    assert zlib.decompressobj(31).decompress(second) == body + b"runtime_value 3\n"
+    exposition.publish(b"poll_value 7\n")
+    assert gzip.decompress(exposition.scrape(gzipped=True)) == b"poll_value 7\nruntime_value 4\n"

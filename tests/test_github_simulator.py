@@ -750,5 +750,9 @@ def test_demo_writes_a_github_config_that_loads(
     capsys.readouterr()
     settings = collector_config.load(tmp_path / "config.yaml")
     assert settings.github is not None
-    assert settings.github.token_env == GITHUB_TOKEN_ENV
+    # A file in the workdir, so the config works from another shell too.
+    assert (settings.github.token_env, settings.github.token_file) == (
+        None,
+        str(tmp_path / "github-token"),
+    )
     assert settings.github.base_url.startswith("http://127.0.0.1:")

@@ -124,9 +124,6 @@ adoption_collector_poll_complete{kube_cluster="prod-eu",source="kubernetes"} 1.0
 # HELP adoption_collector_dropped_teams Teams beyond limits.max_teams, whose series were folded into team="_other" in the last computation; 0 normally.
 # TYPE adoption_collector_dropped_teams gauge
 adoption_collector_dropped_teams 0.0
-# HELP adoption_collector_build_info The collector's version; always 1.
-# TYPE adoption_collector_build_info gauge
-adoption_collector_build_info{version="0.1.0"} 1.0
 """
 
 

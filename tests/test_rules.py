@@ -494,7 +494,7 @@ def test_namespace_scope(
 
 def test_namespace_scope_defaults() -> None:
     k = config.Kubernetes()
-    scope = rules.NamespaceScope(k.include_namespaces, k.exclude_namespaces)
+    scope = rules.NamespaceScope(k.include_namespaces, k.excluded_namespaces)
     names = ["default", "kube-system", "kube-public", "kube-node-lease", "shop"]
     assert [n for n in names if n in scope] == ["default", "shop"]
 

@@ -14,10 +14,10 @@ import yaml
 from collector import config
 from collector.adoption import Snapshot
 from collector.pipeline import Pipeline
-from collector.service import Service
+from collector.service import Service, listen_error
 from collector.simulator.github import GitHubSimulator
 from collector.simulator.kube import KubeSimulator
-from collector.simulator.org import GITHUB_ORG, GITHUB_TOKEN_ENV, build_organisation
+from collector.simulator.org import GITHUB_ORG, build_organisation
 from collector.state import StateStore
 
 DEMO_TOKEN = "demo-token-not-a-secret"
@@ -34,12 +34,22 @@ def _summary(snapshot: Snapshot | None) -> str:
         return "n/a" if value is None else f"{value:.0%}"
 
     golden = sum(n for (_, path), n in snapshot.workloads.items() if path.value == "golden")
-    total = sum(snapshot.workloads.values())
+    total = sum(snapshot.workloads.values())  # adoption_workloads: tracked, as the poll logs say
     return (
         f"{snapshot.active_teams} active teams, {snapshot.adopted_teams} adopted "
         f"(adoption {pct(snapshot.ratio)}, voluntary {pct(snapshot.voluntary_ratio)}, "
-        f"target {pct(snapshot.target_ratio)}); {golden} of {total} workloads on a golden path"
+        f"target {pct(snapshot.target_ratio)}); {golden} of {total} tracked workloads on a golden "
+        "path"
     )
+
+
+def command_line() -> str:
+    """How to run this very collector again from another shell: the full path of the
+    program, which need not be on PATH (`.venv/bin` rarely is)."""
+    program = Path(sys.argv[0])
+    if program.name == "adoption-collector":
+        return str(program.absolute())
+    return f"{sys.executable} -m collector"  # python -m collector, or a test
 
 
 def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
@@ -65,8 +75,6 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
             kubeconfigs[cluster] = str(kubeconfig)
         github_sim = stack.enter_context(GitHubSimulator(GITHUB_ORG, DEMO_GITHUB_TOKEN))
         org.load_github(github_sim)
-        # The config names the variable, never the token, as a real deployment's would.
-        os.environ[GITHUB_TOKEN_ENV] = github_sim.token
         raw = org.demo_config(
             kubeconfigs,
             state_path=str(Path(tmp) / "adoption-state.db"),
@@ -74,13 +82,22 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
             launch_date=(now - DEMO_PLATFORM_AGE).date(),
             github_base_url=github_sim.base_url,
         )
+        # The config names a file, never the token, as a real deployment's would; a file
+        # (not the demo's own environment) lets a copy of the config work in another shell.
+        token_file = Path(tmp) / "github-token"
+        token_file.unlink(missing_ok=True)
+        descriptor = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(github_sim.token + "\n")
+        del raw["github"]["token_env"]
+        raw["github"]["token_file"] = str(token_file)
         settings = config.parse(raw, "demo")
         config_path = Path(tmp) / "config.yaml"
         config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         pipeline = Pipeline(settings, StateStore(settings.state.path))
         if once:
             ok = pipeline.poll_once()
-            sys.stdout.buffer.write(pipeline.exposition.latest)
+            sys.stdout.buffer.write(pipeline.exposition.scrape(gzipped=False))
             sys.stdout.flush()
             print(f"# demo: {_summary(pipeline.snapshot)}", file=sys.stderr)
             pipeline.close()
@@ -89,7 +106,7 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
             service = Service(pipeline, settings.server.host, settings.server.port)
         except OSError as exc:
             pipeline.close()
-            print(f"error: cannot listen on {listen}: {exc.strerror}", file=sys.stderr)
+            print(listen_error(listen, exc, "set --listen"), file=sys.stderr)
             return 2
         pipeline.poll_once()
         print(f"demo: serving {service.url}/metrics  (Ctrl-C to stop)")
@@ -100,7 +117,7 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
         )
         if workdir is not None:
             print(f"demo: kubeconfigs and config in {workdir}; try, while this runs:")
-            print(f"  adoption-collector once --config {config_path}")
+            print(f"  {command_line()} once --config {config_path}")
         sys.stdout.flush()
         service.run_until_signalled()
     return 0

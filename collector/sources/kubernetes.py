@@ -21,6 +21,7 @@ import functools
 import gc
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -597,9 +598,12 @@ class KubernetesSource:
         except Exception as exc:  # the loaders raise anything from OSError to yaml errors
             where = "in-cluster service account" if cluster.in_cluster else cluster.kubeconfig
             context = f" (context {cluster.context})" if cluster.context else ""
+            # The loader says "Invalid kube-config file. No configuration found." for a file
+            # that is not there; the operator needs to hear that it is not there.
+            missing = cluster.kubeconfig is not None and not os.path.exists(cluster.kubeconfig)
+            cause = "no such file" if missing else f"{type(exc).__name__}: {exc}"
             raise PollError(
-                f"cluster {cluster.name}: cannot load credentials from {where}{context}: "
-                f"{type(exc).__name__}: {exc}"
+                f"cluster {cluster.name}: cannot load credentials from {where}{context}: {cause}"
             ) from None
         client.user_agent = f"adoption-collector/{__version__}"
         self._client = client

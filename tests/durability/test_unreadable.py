@@ -243,7 +243,7 @@ def test_the_real_command_line(tmp_path: Path, sim: KubeSimulator) -> None:
     (aside,) = path.parent.glob("state.db.unreadable-*")
     assert aside.read_bytes() == b"garbage" * 1000
     warnings = [line for line in kept.stderr.splitlines() if " WARNING " in line]
-    assert [line.split(" ", 2)[2] for line in warnings] == [
+    assert [line.split(" ", 1)[1] for line in warnings] == [
         f"WARNING collector.state: state file {path} is not a readable adoption-collector "
         f"state: it is not an SQLite database; moved it to {aside} and started a new history"
     ]

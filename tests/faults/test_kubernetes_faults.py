@@ -163,8 +163,12 @@ FORBIDDEN = "adoption_collector_list_forbidden"
 
 
 def figures(samples: Samples) -> Samples:
-    """The adoption figures: everything but the collector's own status."""
-    return {k: v for k, v in samples.items() if not k[0].startswith("adoption_collector_")}
+    """The adoption figures: everything but the collector's own status and runtime."""
+    return {
+        k: v
+        for k, v in samples.items()
+        if k[0].startswith("adoption_") and not k[0].startswith("adoption_collector_")
+    }
 
 
 def status(samples: Samples, cluster: str = CLUSTER) -> Samples:
@@ -579,7 +583,10 @@ def test_the_service_serves_the_last_good_figures_while_a_poll_hangs(
         scrapes = 0
         while poller.is_alive():
             code, body, took = fetch(service.url + "/metrics")
-            assert (code, body) == (200, good)  # never blocked by the poll, never half-new
+            # Never blocked by the poll, never half-new: the last good poll's exposition,
+            # then the process's own runtime metrics, read at each scrape.
+            assert (code, body[: len(good)]) == (200, good)
+            assert body[len(good) :].startswith(b"# HELP process_")
             assert took < 0.5
             scrapes += 1
             time.sleep(0.1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from collector import config
+from collector import checks, config
 from collector.cli import main
 from tests.hostile import strategies as hs
 
@@ -198,10 +199,11 @@ def test_check_config_exits_0_or_2_saying_why(
         code = main(["check-config", str(scratch)])
     if isinstance(expected, config.Settings):
         clusters, paths = len(expected.kubernetes.clusters), len(expected.golden_paths)
+        warnings = "".join(f"warning: {w}\n" for w in checks.offline(expected, os.environ))
         assert (code, out.getvalue(), err.getvalue()) == (
             0,
             f"{scratch}: ok ({clusters} cluster(s), {paths} golden path(s))\n",
-            "",
+            warnings,
         )
     else:
         lines = [f"{scratch}: invalid configuration", *(f"  {p}" for p in expected.problems)]

@@ -165,7 +165,7 @@ def test_fifty_concurrent_scrapes_during_polls_all_succeed(tmp_path: Path) -> No
         pipeline = Pipeline(settings, StateStore(settings.state.path))
         try:
             pipeline.poll_kubernetes()
-            series = set(parse_samples(pipeline.exposition.latest.decode()))
+            series = set(parse_samples(pipeline.exposition.scrape(gzipped=False).decode()))
             # Each poll takes a while, so scrapes land before, during and after publishes.
             sim.add_fault("/api/v1/namespaces", 200, delay=0.05, times=None)
             stop = threading.Event()

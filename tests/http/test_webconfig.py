@@ -62,8 +62,8 @@ TLS = "tls_server_config: {cert_file: server.crt, key_file: server.key"
             # In the order of the file's schema, unknown keys after the known ones.
             [
                 "tls_server_config.cert_file: required key is missing",
-                "tls_server_config.cert_fle: unknown key",
-                "basic_auth: unknown key",
+                "tls_server_config.cert_fle: unknown key: did you mean cert_file?",
+                "basic_auth: unknown key: did you mean basic_auth_users?",
             ],
         ),
         (
@@ -93,7 +93,7 @@ TLS = "tls_server_config: {cert_file: server.crt, key_file: server.key"
             [
                 "tls_server_config.client_auth_type: must be one of NoClientCert, "
                 "RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, "
-                "RequireAndVerifyClientCert"
+                "RequireAndVerifyClientCert, not 'Always'"
             ],
         ),
         (
@@ -121,8 +121,8 @@ TLS = "tls_server_config: {cert_file: server.crt, key_file: server.key"
         (
             f"{TLS}, min_version: TLS10, max_version: SSL3}}\n",
             [
-                "tls_server_config.max_version: must be one of TLS12, TLS13",
-                "tls_server_config.min_version: must be one of TLS12, TLS13",
+                "tls_server_config.max_version: must be one of TLS12, TLS13, not 'SSL3'",
+                "tls_server_config.min_version: must be one of TLS12, TLS13, not 'TLS10'",
             ],
         ),
         (
