@@ -234,8 +234,10 @@ def collector_metrics(
     statuses: Iterable[SourceStatus],
     dropped_teams: int = 0,
     dropped_workload_series: int | None = None,
+    scope: str | None = None,
 ) -> Iterator[Metric]:
-    """`dropped_workload_series`: None when exporter.workload_info is off (no gauge)."""
+    """`dropped_workload_series`: None when exporter.workload_info is off (no gauge).
+    `scope`: collector.scope, a label of build_info only when configured."""
     labels = ["source", "kube_cluster"]
     up = _gauge("adoption_collector_up", "1 if the last poll of the source succeeded.", labels)
     last_success = _gauge(
@@ -340,9 +342,11 @@ def collector_metrics(
             dropped_workload_series,
         )
     info = _gauge(
-        "adoption_collector_build_info", "The collector's version; always 1.", ["version"]
+        "adoption_collector_build_info",
+        "The collector's version; always 1.",
+        ["version"] if scope is None else ["version", "scope"],
     )
-    info.add_metric([__version__], 1)
+    info.add_metric([__version__] if scope is None else [__version__, scope], 1)
     yield info
 
 
@@ -360,6 +364,7 @@ def render(
     *,
     workload_info: Drilldown | None = None,
     max_workload_series: int = 10000,
+    scope: str | None = None,
 ) -> bytes:
     """The full exposition text. Without a snapshot (nothing polled yet) only the collector's
     own metrics are rendered, so an empty start never reports 0% adoption. With
@@ -372,7 +377,9 @@ def render(
         if workload_info is not None and snapshot.has_workloads:
             info, dropped = workload_info_metrics(workload_info, max_workload_series)
             adoption.append(info)
-    metrics = list(collector_metrics(statuses, snapshot.dropped_teams if snapshot else 0, dropped))
+    metrics = list(
+        collector_metrics(statuses, snapshot.dropped_teams if snapshot else 0, dropped, scope)
+    )
     metrics[:0] = adoption
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Fixed(metrics))
@@ -384,8 +391,8 @@ class Exposition:
     for the compression, once per poll), read by every scrape. Both forms are swapped as one
     reference, so a scrape never pairs one poll's text with another's compression."""
 
-    def __init__(self) -> None:
-        self.publish(render(None, ()))
+    def __init__(self, scope: str | None = None) -> None:
+        self.publish(render(None, (), scope=scope))
 
     def publish(self, body: bytes) -> None:
         self.both = (body, gzip.compress(body, compresslevel=6, mtime=0))

@@ -87,7 +87,7 @@ class Pipeline:
                 )
         self.sources = dict(sources)
         self.github = github
-        self.exposition = exporter.Exposition()
+        self.exposition = exporter.Exposition(settings.collector.scope)
         self.snapshot: adoption.Snapshot | None = None
         # What the drill-down API serves, from the same publish as `snapshot`; None before
         # the first poll. Replaced whole (one reference assignment), never modified.
@@ -299,6 +299,7 @@ class Pipeline:
                     statuses,
                     workload_info=drilldown if self.settings.exporter.workload_info else None,
                     max_workload_series=self.settings.limits.max_workload_series,
+                    scope=self.settings.collector.scope,
                 )
             )
             self._published = published
