@@ -225,3 +225,13 @@ def test_run_and_once_validate_first(
     assert main([command, "--config", str(path)]) == 2
     assert "platform.launch_date: required key is missing" in capsys.readouterr().err
     assert not (tmp_path / "never-created.db").exists()
+
+
+def test_collector_scope_is_optional_and_named_when_wrong() -> None:
+    base = {"platform": {"launch_date": "2026-03-01"}}
+    assert config.parse(base).collector.scope is None
+    assert config.parse({**base, "collector": {"scope": "eu"}}).collector.scope == "eu"
+    assert problems({**base, "collector": {"scope": ""}}) == ["collector.scope: must not be empty"]
+    assert problems({**base, "collector": {"scope": ["eu"]}}) == [
+        "collector.scope: must be a string"
+    ]

@@ -194,6 +194,18 @@ def test_nothing_polled_yet_renders_no_adoption_figures() -> None:
     ]
 
 
+def test_scope_labels_build_info_and_nothing_else() -> None:
+    """collector.scope, from before the first poll on; every other line is unchanged."""
+    plain = scenario().decode().splitlines()
+    for scoped in (
+        exporter.render(None, (), scope="eu-west").decode().splitlines(),
+        exporter.Exposition("eu-west").latest.decode().splitlines(),
+    ):
+        assert scoped[-1] == 'adoption_collector_build_info{scope="eu-west",version="0.1.0"} 1.0'
+        assert scoped[:-1] == exporter.render(None, ()).decode().splitlines()[:-1]
+    assert 'adoption_collector_build_info{version="0.1.0"} 1.0' in plain
+
+
 def test_every_metric_has_help_and_parses_back() -> None:
     families = list(text_string_to_metric_families(scenario().decode()))
     assert all(f.documentation for f in families)
