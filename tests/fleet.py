@@ -28,6 +28,9 @@ from collector.state import StateStore
 from tests.conftest import CANARY
 
 LAUNCH_AGE = dt.timedelta(days=240)
+# A fixed moment, so the organisation (and which evidence the launch date clamps) is the same
+# on every run, whatever the time of day.
+NOW = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
 
 
 @dataclass
@@ -67,7 +70,7 @@ class Fleet:
 @contextmanager
 def fleet(workdir: Path, now: dt.datetime | None = None) -> Iterator[Fleet]:
     """The demo organisation (two clusters, prod-eu and prod-us, and GitHub) on loopback."""
-    org = build_organisation(now or dt.datetime.now(dt.UTC).replace(microsecond=0))
+    org = build_organisation(now or NOW)
     with ExitStack() as stack:
         clusters: dict[str, KubeSimulator] = {}
         kubeconfigs: dict[str, str] = {}
