@@ -93,6 +93,25 @@ def test_the_stateful_set_runs_the_deployments_pod_with_a_volume_per_replica(
     assert template["spec"]["affinity"] == one.pod["affinity"]
 
 
+@pytest.mark.parametrize("case", ["default", "github-app", "namespaced", "deployments-only"])
+def test_every_case_runs_the_same_pod_in_either_topology(case: str) -> None:
+    one = render(case_values(case))
+    two = render(merged(case_values(case), {"replicaCount": 2, "podAntiAffinity": "none"}))
+    (statefulset,) = two.all("StatefulSet")
+    assert statefulset["spec"]["template"] == {
+        "metadata": one.deployment["spec"]["template"]["metadata"],
+        "spec": _without_state(one.pod),
+    }
+    # The App key keeps its mode (0440) through the StatefulSet's re-rendering.
+    modes = [
+        item.get("mode")
+        for v in two.pod["volumes"]
+        for source in v.get("projected", {}).get("sources", [])
+        for item in source.get("secret", {}).get("items", [])
+    ]
+    assert modes == ([0o440] if case == "github-app" else [])
+
+
 def test_replicas_are_spread_over_nodes_by_default() -> None:
     rendered = render(merged(LAUNCH, {"replicaCount": 2}))
     assert rendered.pod["affinity"] == {
