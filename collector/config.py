@@ -365,6 +365,13 @@ class Exporter(_Section):
     workload_info: bool = False
 
 
+class CollectorIdentity(_Section):
+    # A name for what this collector polls (a region, a network zone), exported only as the
+    # `scope` label of adoption_collector_build_info: team series stay as they are, so
+    # org-wide recording rules combine collectors without knowing their scopes.
+    scope: str | None = Field(default=None, min_length=1)
+
+
 class Server(_Section):
     listen: str = f"0.0.0.0:{DEFAULT_PORT}"
     # TLS and basic auth in Prometheus' web-config file format, as node_exporter reads it.
@@ -398,6 +405,7 @@ class Settings(_Section):
     server: Server = Server()
     limits: Limits = Limits()
     exporter: Exporter = Exporter()
+    collector: CollectorIdentity = CollectorIdentity()
 
     @field_validator("golden_paths")
     @classmethod

@@ -421,14 +421,22 @@ class Exposition:
         return head + tail.compress(text) + tail.flush()
 
 
-def build_info(version: str, python_version: str, revision: str) -> Metric:
+def build_info(
+    version: str, python_version: str, revision: str, scope: str | None = None
+) -> Metric:
+    """`scope`: collector.scope, a label only when configured (the one series that carries it)."""
+    labels = ["version", "python_version", "revision"]
+    values = [version, python_version, revision]
+    if scope is not None:
+        labels.append("scope")
+        values.append(scope)
     info = _gauge(
         "adoption_collector_build_info",
-        "The collector's version, the Python version it runs on and the source revision it "
-        "was built from; always 1.",
-        ["version", "python_version", "revision"],
+        "The collector's version, the Python version it runs on, the source revision it "
+        "was built from, and its collector.scope when set; always 1.",
+        labels,
     )
-    info.add_metric([version, python_version, revision], 1)
+    info.add_metric(values, 1)
     return info
 
 
@@ -454,23 +462,23 @@ def revision(environ: Mapping[str, str]) -> str:
     return result.stdout.strip() or "unknown"
 
 
-def runtime_registry(environ: Mapping[str, str]) -> CollectorRegistry:
+def runtime_registry(environ: Mapping[str, str], scope: str | None = None) -> CollectorRegistry:
     """The standard process_* and python_* collectors, and the build info: read live at every
     scrape, kept apart from the poll's figures."""
     registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    built = build_info(__version__, platform.python_version(), revision(environ))
+    built = build_info(__version__, platform.python_version(), revision(environ), scope)
     registry.register(_Fixed([built]))
     return registry
 
 
 @functools.cache
-def _process_registry() -> CollectorRegistry:
-    return runtime_registry(os.environ)
+def _process_registry(scope: str | None) -> CollectorRegistry:
+    return runtime_registry(os.environ, scope)
 
 
-def runtime_text() -> bytes:
+def runtime_text(scope: str | None = None) -> bytes:
     """This process's runtime metrics and build info, as of now."""
-    return generate_latest(_process_registry())
+    return generate_latest(_process_registry(scope))

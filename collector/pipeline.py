@@ -9,6 +9,7 @@ attribute workloads in every Kubernetes poll that follows.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -87,7 +88,9 @@ class Pipeline:
                 )
         self.sources = dict(sources)
         self.github = github
-        self.exposition = exporter.Exposition(runtime=exporter.runtime_text)
+        self.exposition = exporter.Exposition(
+            runtime=functools.partial(exporter.runtime_text, settings.collector.scope)
+        )
         self.snapshot: adoption.Snapshot | None = None
         # What the drill-down API serves, from the same publish as `snapshot`; None before
         # the first poll. Replaced whole (one reference assignment), never modified.

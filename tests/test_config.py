@@ -271,3 +271,13 @@ def test_values_that_may_be_secrets_are_never_echoed(value: str) -> None:
     assert problems(raw) == [
         "kubernetes.kinds[0]: must be one of Deployment, StatefulSet, DaemonSet, CronJob, Job"
     ]
+
+
+def test_collector_scope_is_optional_and_named_when_wrong() -> None:
+    base = {"platform": {"launch_date": "2026-03-01"}}
+    assert config.parse(base).collector.scope is None
+    assert config.parse({**base, "collector": {"scope": "eu"}}).collector.scope == "eu"
+    assert problems({**base, "collector": {"scope": ""}}) == ["collector.scope: must not be empty"]
+    assert problems({**base, "collector": {"scope": ["eu"]}}) == [
+        "collector.scope: must be a string"
+    ]

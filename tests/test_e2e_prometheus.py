@@ -22,7 +22,20 @@ from tests.test_service import free_port, get, wait_for
 RULES = (
     Path(__file__).resolve().parents[1] / "deploy" / "prometheus" / "adoption-collector.rules.yaml"
 )
-NEVER = "0001-01-01T00:00:00Z"  # Prometheus' lastEvaluation before the first evaluation
+NEVER = "0001-01-01T00:00:00Z"
+ORG_FIGURES = {
+    "adoption_active_teams": "adoption:active_teams:org",
+    "adoption_adopted_teams": "adoption:adopted_teams:org",
+    "adoption_ratio": "adoption:ratio:org",
+    "adoption_voluntary_ratio": "adoption:voluntary_ratio:org",
+}
+ORG_TEAM_FIGURES = {
+    "adoption_team_onboarded_timestamp_seconds": "adoption:team_onboarded_timestamp_seconds:org",
+    "adoption_team_first_deploy_timestamp_seconds": (
+        "adoption:team_first_deploy_timestamp_seconds:org"
+    ),
+    "adoption_team_time_to_first_deploy_seconds": "adoption:team_time_to_first_deploy_seconds:org",
+}  # Prometheus' lastEvaluation before the first evaluation
 T = TypeVar("T")
 
 
@@ -138,6 +151,8 @@ def check_rules(url: str, port: int, sim: KubeSimulator) -> None:
     assert evaluated(groups)
     rules = [r for g in groups for r in g["rules"]]
     assert [(r["type"], r["name"], r["health"], r.get("lastError", "")) for r in rules] == [
+        *[("recording", name, "ok", "") for name in ORG_FIGURES.values()],
+        *[("recording", name, "ok", "") for name in ORG_TEAM_FIGURES.values()],
         ("alerting", "PlatformAdoptionBelowTarget", "ok", ""),
         ("alerting", "PlatformAdoptionBehindCurve", "ok", ""),
         ("alerting", "AdoptionCollectorDown", "ok", ""),
@@ -147,6 +162,16 @@ def check_rules(url: str, port: int, sim: KubeSimulator) -> None:
         ("alerting", "AdoptionCollectorListForbidden", "ok", ""),
         ("alerting", "AdoptionCollectorTeamsDropped", "ok", ""),
     ]
+    # One collector: every org-wide figure is its own, recorded by the real Prometheus.
+    for plain, org in ORG_FIGURES.items():
+        (mine,) = query(url, plain)
+        (recorded,) = query(url, org)
+        assert recorded["metric"] == {"__name__": org}
+        assert recorded["value"][1] == mine["value"][1], org  # type: ignore[index]
+    for plain, org in ORG_TEAM_FIGURES.items():
+        mine = {r["metric"]["team"]: r["value"][1] for r in query(url, plain)}  # type: ignore[index]
+        recorded = {r["metric"]["team"]: r["value"][1] for r in query(url, org)}  # type: ignore[index]
+        assert recorded == mine != {}, org
     # The scraped collector is healthy and adoption is 100%: once the rules have seen a scrape
     # (AdoptionCollectorAbsent is pending before the first one), no alert is even pending.
     (fresh,) = query(url, "time() - adoption_collector_last_success_timestamp_seconds")

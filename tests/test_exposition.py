@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
+import os
 import platform
 import re
 import zlib
@@ -193,6 +195,20 @@ def test_nothing_polled_yet_renders_no_adoption_figures() -> None:
     ]
 
 
+def test_scope_labels_build_info_and_nothing_else() -> None:
+    """collector.scope: a label of build_info, from before the first poll on, and of no
+    other series /metrics serves."""
+    exposition = exporter.Exposition(runtime=functools.partial(exporter.runtime_text, "eu-west"))
+    scoped = [line for line in exposition.scrape(False).decode().splitlines() if "eu-west" in line]
+    revision = exporter.revision(os.environ)
+    assert scoped == [
+        f'adoption_collector_build_info{{python_version="{platform.python_version()}",'
+        f'revision="{revision}",scope="eu-west",version="{__version__}"}} 1.0'
+    ]
+    plain = exporter.Exposition(runtime=exporter.runtime_text).scrape(False).decode()
+    assert "scope=" not in plain
+
+
 def test_every_metric_has_help_and_parses_back() -> None:
     families = list(text_string_to_metric_families(scenario().decode()))
     assert all(f.documentation for f in families)
@@ -379,7 +395,8 @@ def test_build_info_names_version_python_and_revision() -> None:
     registry.register(exporter._Fixed([exporter.build_info("0.1.0", "3.12.1", "0123abc")]))
     assert generate_latest(registry).decode() == (
         "# HELP adoption_collector_build_info The collector's version, the Python version it "
-        "runs on and the source revision it was built from; always 1.\n"
+        "runs on, the source revision it was built from, and its collector.scope when set; "
+        "always 1.\n"
         "# TYPE adoption_collector_build_info gauge\n"
         'adoption_collector_build_info{python_version="3.12.1",revision="0123abc",version="0.1.0"}'
         " 1.0\n"

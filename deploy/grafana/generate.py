@@ -6,7 +6,9 @@
 The dashboards select their data source with a `datasource` template variable (no `__inputs`),
 so the same JSON works imported by hand and provisioned by the Grafana sidecar from the chart's
 ConfigMaps. Every query names the collector's `job` (a variable, for Prometheus servers that
-scrape more than one collector). tests/dashboards checks the PromQL and drift.
+scrape more than one collector), except the adoption figures themselves: those are the
+org-wide `:org` recording rules (deploy/prometheus), the same for one collector, for replicas
+and for one collector per region. tests/dashboards checks the PromQL and drift.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ J = 'job="$job"'
 SOURCE = 'job="$job", kube_cluster=~"$cluster|"'
 CLUSTER = 'job="$job", kube_cluster=~"$cluster"'
 THIRTY_DAYS = 30 * 86400
+# The org-wide figures every collector contributes to (recording rules).
+TTFD_ORG = "adoption:team_time_to_first_deploy_seconds:org"
+ONBOARDED_ORG = "adoption:team_onboarded_timestamp_seconds:org"
+FIRST_DEPLOY_ORG = "adoption:team_first_deploy_timestamp_seconds:org"
 
 Panel = dict[str, Any]
 
@@ -256,7 +262,7 @@ def dashboard(uid: str, title: str, description: str, time_from: str, **kw: Any)
 
 
 def platform_adoption() -> dict[str, Any]:
-    ttfd = f"adoption_team_time_to_first_deploy_seconds{{{J}}}"
+    ttfd = TTFD_ORG
     percent: dict[str, Any] = {"unit": "percentunit", "options": {"graphMode": "none"}}
     rows = [
         [
@@ -264,33 +270,33 @@ def platform_adoption() -> dict[str, Any]:
                 "Voluntary adoption",
                 "Adopted / active teams, mandated teams left out. Red below 30% (the alert "
                 "threshold six months after launch), amber below 50%.",
-                f"adoption_voluntary_ratio{{{J}}}",
+                "adoption:voluntary_ratio:org",
                 steps=((None, "red"), (0.3, "orange"), (0.5, "green")),
                 **percent,
             ),
             stat(
                 "Target",
                 "The adoption the platform should have at its age (platform.adoption_targets).",
-                f"adoption_target_ratio{{{J}}}",
+                "max(adoption_target_ratio)",
                 steps=((None, "blue"),),
                 **percent,
             ),
             stat(
                 "Adoption (all teams)",
                 "Adopted / active teams, mandated teams included.",
-                f"adoption_ratio{{{J}}}",
+                "adoption:ratio:org",
                 steps=((None, "blue"),),
                 **percent,
             ),
             stat(
                 "Active teams",
                 "Teams with at least one tracked workload.",
-                f"adoption_active_teams{{{J}}}",
+                "adoption:active_teams:org",
             ),
             stat(
                 "Adopted teams",
                 "Teams with at least one golden workload.",
-                f"adoption_adopted_teams{{{J}}}",
+                "adoption:adopted_teams:org",
             ),
             stat(
                 "Golden workloads",
@@ -302,7 +308,7 @@ def platform_adoption() -> dict[str, Any]:
             stat(
                 "Platform age",
                 "Time since platform.launch_date.",
-                f"time() - adoption_platform_launch_timestamp_seconds{{{J}}}",
+                "time() - min(adoption_platform_launch_timestamp_seconds)",
                 unit="dtdurations",
                 steps=((None, "blue"),),
             ),
@@ -321,9 +327,9 @@ def platform_adoption() -> dict[str, Any]:
                 "Voluntary adoption, adoption over all teams, and the target for the "
                 "platform's age. The dashed line is the 30% alert threshold.",
                 [
-                    target(f"adoption_voluntary_ratio{{{J}}}", "voluntary"),
-                    target(f"adoption_ratio{{{J}}}", "all teams"),
-                    target(f"adoption_target_ratio{{{J}}}", "target"),
+                    target("adoption:voluntary_ratio:org", "voluntary"),
+                    target("adoption:ratio:org", "all teams"),
+                    target("max(adoption_target_ratio)", "target"),
                 ],
                 unit="percentunit",
                 **threshold_line(0.3),
@@ -342,9 +348,10 @@ def platform_adoption() -> dict[str, Any]:
                 "Active teams run at least one tracked workload; adopted teams at least one "
                 "golden workload; mandated teams were told to use the platform.",
                 [
-                    target(f"adoption_active_teams{{{J}}}", "active"),
-                    target(f"adoption_adopted_teams{{{J}}}", "adopted"),
-                    target(f"sum(adoption_team_mandated{{{J}}})", "mandated"),
+                    target("adoption:active_teams:org", "active"),
+                    target("adoption:adopted_teams:org", "adopted"),
+                    # Mandated by any collector, each team once (replicas and regions).
+                    target("sum(max by (team) (adoption_team_mandated))", "mandated"),
                 ],
             ),
         ],
@@ -396,16 +403,9 @@ def platform_adoption() -> dict[str, Any]:
                 "time between. Teams without a first deploy have not used a golden path yet.",
                 [
                     # One label (team) per query, so the merge joins the rows on it.
-                    target(f"max by (team) ({ttfd})", table=True),
-                    target(
-                        f"max by (team) (adoption_team_onboarded_timestamp_seconds{{{J}}}) * 1000",
-                        table=True,
-                    ),
-                    target(
-                        "max by (team) "
-                        f"(adoption_team_first_deploy_timestamp_seconds{{{J}}}) * 1000",
-                        table=True,
-                    ),
+                    target(ttfd, table=True),
+                    target(f"{ONBOARDED_ORG} * 1000", table=True),
+                    target(f"{FIRST_DEPLOY_ORG} * 1000", table=True),
                 ],
                 rename={
                     "team": "Team",
@@ -458,9 +458,8 @@ def platform_adoption() -> dict[str, Any]:
                 "workload: the ones to talk to.",
                 [
                     target(
-                        f"time() - adoption_team_onboarded_timestamp_seconds{{{J}}}"
-                        f" > {THIRTY_DAYS}"
-                        f" unless on (team) adoption_team_first_deploy_timestamp_seconds{{{J}}}",
+                        f"time() - {ONBOARDED_ORG} > {THIRTY_DAYS}"
+                        f" unless on (team) {FIRST_DEPLOY_ORG}",
                         table=True,
                     )
                 ],

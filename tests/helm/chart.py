@@ -79,7 +79,9 @@ class Rendered:
 
     @property
     def pod(self) -> Doc:
-        spec: Doc = self.deployment["spec"]["template"]["spec"]
+        # The Deployment's, or with two or more replicas the StatefulSet's.
+        (workload,) = self.all("Deployment") + self.all("StatefulSet")
+        spec: Doc = workload["spec"]["template"]["spec"]
         return spec
 
     @property
@@ -153,7 +155,11 @@ def case_values(case: str) -> dict[str, Any]:
         return merged(LAUNCH, NAMESPACED)
     if case == "deployments-only":
         return merged(LAUNCH, DEPLOYMENTS_ONLY)
+    if case == "replicas":
+        return merged(everything_values(), REPLICAS)
     raise KeyError(case)
 
 
-CASES = ("default", "everything", "github-app", "namespaced", "deployments-only")
+# Two replicas with every option on (its own affinity too): the StatefulSet topology.
+REPLICAS: dict[str, Any] = {"replicaCount": 2}
+CASES = ("default", "everything", "github-app", "namespaced", "deployments-only", "replicas")

@@ -19,7 +19,8 @@ SCHEMA: dict[str, Any] = json.loads((CHART_DIR / "values.schema.json").read_text
     ("override", "problem"),
     [
         ({"replicaCount": "two"}, "at '/replicaCount': got string, want integer"),
-        ({"replicaCount": 2}, "at '/replicaCount': maximum: got 2, want 1"),
+        ({"replicaCount": -1}, "at '/replicaCount': minimum: got -1, want 0"),
+        ({"podAntiAffinity": "soft"}, "at '/podAntiAffinity': value must be one of 'preferred'"),
         ({"foo": 1}, "at '': additional properties 'foo' not allowed"),
         ({"service": {"port": "x"}}, "at '/service/port': got string, want integer"),
         ({"service": {"prot": 1}}, "at '/service': additional properties 'prot' not allowed"),
@@ -123,6 +124,7 @@ def test_config_schema_has_exactly_the_collectors_keys() -> None:
         (props["ownership"], config.Ownership),
         (props["limits"], config.Limits),
         (props["exporter"], config.Exporter),
+        (props["collector"], config.CollectorIdentity),
         (kube, config.Kubernetes),
         (_items(kube["properties"]["clusters"]), config.Cluster),
         (github, config.GitHub),
