@@ -29,10 +29,10 @@ def comp(
     template: str | None = None,
     kid: str | None = None,
     selector: str | None = None,
+    namespace: str | None = None,
+    repository: str | None = None,
 ) -> Component:
-    return Component(
-        name=name, owner=owner, source_template=template, kubernetes_id=kid, label_selector=selector
-    )
+    return Component(name, owner, template, kid, selector, namespace, repository)
 
 
 # --- catalog-info.yaml ---------------------------------------------------------
@@ -86,6 +86,7 @@ CATALOG_CASES = [
                 template="template:default/python-service",
                 kid="checkout-prod",
                 selector="app=checkout,tier in (web, api)",
+                repository="acme/checkout",
             ),
         ),
         [],
