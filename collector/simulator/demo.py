@@ -15,13 +15,20 @@ from collector import config
 from collector.adoption import Snapshot
 from collector.pipeline import Pipeline
 from collector.service import Service
+from collector.simulator.backstage import BackstageSimulator
 from collector.simulator.github import GitHubSimulator
 from collector.simulator.kube import KubeSimulator
-from collector.simulator.org import GITHUB_ORG, GITHUB_TOKEN_ENV, build_organisation
+from collector.simulator.org import (
+    BACKSTAGE_TOKEN_ENV,
+    GITHUB_ORG,
+    GITHUB_TOKEN_ENV,
+    build_organisation,
+)
 from collector.state import StateStore
 
 DEMO_TOKEN = "demo-token-not-a-secret"
 DEMO_GITHUB_TOKEN = "demo-github-token-not-a-secret"
+DEMO_BACKSTAGE_TOKEN = "demo-backstage-token-not-a-secret"
 # The synthetic platform went live about eight months before today.
 DEMO_PLATFORM_AGE = dt.timedelta(days=240)
 
@@ -67,12 +74,17 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
         org.load_github(github_sim)
         # The config names the variable, never the token, as a real deployment's would.
         os.environ[GITHUB_TOKEN_ENV] = github_sim.token
+        backstage_sim = stack.enter_context(
+            BackstageSimulator(DEMO_BACKSTAGE_TOKEN, org.backstage_entities())
+        )
+        os.environ[BACKSTAGE_TOKEN_ENV] = backstage_sim.token
         raw = org.demo_config(
             kubeconfigs,
             state_path=str(Path(tmp) / "adoption-state.db"),
             listen=listen,
             launch_date=(now - DEMO_PLATFORM_AGE).date(),
             github_base_url=github_sim.base_url,
+            backstage_base_url=backstage_sim.base_url,
         )
         settings = config.parse(raw, "demo")
         config_path = Path(tmp) / "config.yaml"
@@ -98,6 +110,7 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
             f"demo: simulated GitHub organisation {GITHUB_ORG} "
             f"({github_sim.repo_count} repositories) at {github_sim.base_url}"
         )
+        print(f"demo: simulated Backstage catalog at {backstage_sim.base_url}")
         if workdir is not None:
             print(f"demo: kubeconfigs and config in {workdir}; try, while this runs:")
             print(f"  adoption-collector once --config {config_path}")
