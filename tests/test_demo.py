@@ -24,6 +24,7 @@ def test_demo_once_prints_a_plausible_organisation(capsys: pytest.CaptureFixture
         for s in families["adoption_collector_up"].samples
     }
     assert up == {
+        ("backstage", ""): 1.0,
         ("github", ""): 1.0,
         ("kubernetes", "prod-eu"): 1.0,
         ("kubernetes", "prod-us"): 1.0,
@@ -54,6 +55,10 @@ def test_demo_once_prints_a_plausible_organisation(capsys: pytest.CaptureFixture
         s.labels["kube_cluster"]: s.value for s in families["adoption_unowned_workloads"].samples
     }
     assert unowned == {"prod-eu": 3.0, "prod-us": 2.0}
+    # The Backstage catalog's team hierarchy: every team under a department.
+    parents = {s.labels["team"]: s.labels["parent"] for s in families["adoption_team_info"].samples}
+    assert {parents[team] for team in per_team} == {"commerce", "core", "customer", "data"}
+    assert {parents[d] for d in ("commerce", "core", "customer", "data")} == {""}
     active, adopted = int(value("adoption_active_teams")), int(value("adoption_adopted_teams"))
     assert f"# demo: {active} active teams, {adopted} adopted (adoption " in err
 
