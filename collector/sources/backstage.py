@@ -137,9 +137,13 @@ class BackstageSource:
                     if time.monotonic() > ends:
                         raise requests.Timeout()
         except requests.Timeout:
+            if limit < s.timeout:
+                raise PollError(
+                    f"backstage: backstage.poll_timeout ({s.poll_timeout:g}s) reached"
+                ) from None
             raise PollError(
-                f"backstage: {s.base_url}{QUERY_PATH}: no complete answer within {limit:g}s "
-                "(backstage.timeout, backstage.poll_timeout)"
+                f"backstage: {s.base_url}{QUERY_PATH}: no complete answer within "
+                f"{s.timeout:g}s (backstage.timeout)"
             ) from None
         except (requests.RequestException, OSError) as exc:
             raise PollError(
