@@ -363,9 +363,8 @@ def with_catalog(
     for repo in observation.repositories:
         own = [c for c in repo.components if c.name.lower() not in known]
         joined = linked.get(repo.full_name.lower(), [])
-        if joined or len(own) != len(repo.components):
-            repo = replace(repo, components=(*joined, *own))
-        repositories.append(repo)
+        changed = joined or len(own) != len(repo.components)
+        repositories.append(replace(repo, components=(*joined, *own)) if changed else repo)
     return replace(observation, repositories=tuple(repositories))
 
 

@@ -490,10 +490,13 @@ class Links:
         for entry in self._scan:
             if best is not None and entry[0] > best[0]:
                 break
-            if (entry[2] is None or entry[2] == namespace) and entry[1] is not None:
-                if entry[1].matches(labels):
-                    best = entry
-                    break
+            if (
+                (entry[2] is None or entry[2] == namespace)
+                and entry[1] is not None
+                and entry[1].matches(labels)
+            ):
+                best = entry
+                break
         return None if best is None else best[3]
 
     @property

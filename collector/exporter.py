@@ -351,7 +351,7 @@ def team_info_metrics(groups: Sequence[Group], limit: int) -> Metric:
     at most `limit` (limits.max_teams), by name, the first of a name winning."""
     info = _gauge(
         "adoption_team_info",
-        "Always 1: a team (a Backstage Group) with its parent Group (\"\" for a top-level "
+        'Always 1: a team (a Backstage Group) with its parent Group ("" for a top-level '
         "one) and display name.",
         ["team", "parent", "display_name"],
     )

@@ -23,7 +23,7 @@ SELECTOR = "backstage.io/kubernetes-label-selector"
 TEMPLATE = "backstage.io/source-template"
 
 
-def comp(
+def comp(  # noqa: PLR0917 - one argument per field, as the record has
     name: str,
     owner: str | None = None,
     template: str | None = None,

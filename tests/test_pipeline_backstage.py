@@ -166,13 +166,15 @@ def test_backstage_wins_over_catalog_info_for_the_same_component(
         "  annotations:\n    backstage.io/kubernetes-id: search-api\nspec:\n  owner: billing\n"
     )
     with GitHubSimulator(org="acme", token=BACKSTAGE_TOKEN) as github:
-        github.add_repo(
-            "search-api", created=day, pushed=day, files={"catalog-info.yaml": stale}
-        )
+        github.add_repo("search-api", created=day, pushed=day, files={"catalog-info.yaml": stale})
         raw = scenario.settings(tmp_path, kube, catalog.base_url).model_dump(
             by_alias=True, mode="json"
         )
-        raw["github"] = {"org": "acme", "base_url": github.base_url, "token_env": "TEST_GITHUB_TOKEN"}
+        raw["github"] = {
+            "org": "acme",
+            "base_url": github.base_url,
+            "token_env": "TEST_GITHUB_TOKEN",
+        }
         settings = config.parse(raw)
         pipeline = Pipeline(settings, StateStore(settings.state.path), clock=lambda: NOW)
         try:

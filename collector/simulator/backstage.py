@@ -156,7 +156,9 @@ class BackstageSimulator(Loopback):
                 key=lambda e: str(e.get("metadata", {}).get("name", "")).lower(),
                 reverse=order.endswith(",desc"),
             )
-        fields = [f.split(".") for f in query["fields"].split(",") if f] if "fields" in query else []
+        fields = (
+            [f.split(".") for f in query["fields"].split(",") if f] if "fields" in query else []
+        )
         window = chosen[offset : offset + limit]
         items = [_select(e, fields) if fields else copy.deepcopy(dict(e)) for e in window]
         info: dict[str, str] = {}

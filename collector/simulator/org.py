@@ -209,6 +209,7 @@ class Organisation:
         listen: str,
         launch_date: dt.date,
         github_base_url: str | None = None,
+        *,
         backstage_base_url: str | None = None,
     ) -> dict[str, Any]:
         """The raw config (as YAML would load it) whose golden paths match this organisation.

@@ -146,9 +146,7 @@ class BackstageSource:
                 f"{s.timeout:g}s (backstage.timeout)"
             ) from None
         except (requests.RequestException, OSError) as exc:
-            raise PollError(
-                f"backstage: cannot reach {s.base_url}: {type(exc).__name__}"
-            ) from None
+            raise PollError(f"backstage: cannot reach {s.base_url}: {type(exc).__name__}") from None
         try:
             data = json.loads(body)
         except ValueError:
@@ -184,7 +182,9 @@ class BackstageSource:
         if s.token_env is not None:
             token = os.environ.get(s.token_env, "").strip()
             if not token:
-                raise PollError(f"backstage: environment variable {s.token_env} is not set or empty")
+                raise PollError(
+                    f"backstage: environment variable {s.token_env} is not set or empty"
+                )
             return token
         assert s.token_file is not None
         try:

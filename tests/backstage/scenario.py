@@ -31,7 +31,12 @@ def _group(name: str, parent: str | None = None, display: str | None = None) -> 
         spec["parent"] = parent
     if display is not None:
         spec["profile"] = {"displayName": display}
-    return {"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Group",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 ENTITIES: list[dict[str, Any]] = [
@@ -78,10 +83,14 @@ def seed(sim: KubeSimulator) -> None:
         ("search", "checkout-web", {"app": "checkout-web"}),
         ("misc", "sidecar", {"backstage.io/kubernetes-id": "sidecar"}),
     ):
-        sim.add_workload("Deployment", namespace, name, labels=labels, created="2026-07-01T00:00:00Z")
+        sim.add_workload(
+            "Deployment", namespace, name, labels=labels, created="2026-07-01T00:00:00Z"
+        )
 
 
-def settings(tmp_path: Path, kube: KubeSimulator, base_url: str, **backstage: Any) -> config.Settings:
+def settings(
+    tmp_path: Path, kube: KubeSimulator, base_url: str, **backstage: Any
+) -> config.Settings:
     """Only kubernetes and backstage: no GitHub."""
     path = write_config(tmp_path, {"prod-eu": kube})
     raw = config.load(path).model_dump(by_alias=True, mode="json")

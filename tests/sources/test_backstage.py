@@ -37,7 +37,12 @@ def group(name: str, parent: str | None = None, display: str | None = None) -> d
         spec["parent"] = parent
     if display is not None:
         spec["profile"] = {"displayName": display}
-    return {"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Group",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 ENTITIES = [
@@ -102,7 +107,9 @@ def test_components_and_groups_as_records(sim: BackstageSimulator) -> None:
                 None, None, "acme/checkout",
             ),
             Component("docs", None, None, None, None, None, None),
-            Component("search", "search", None, None, "app=search", "search-prod", "acme/search-svc"),
+            Component(
+                "search", "search", None, None, "app=search", "search-prod", "acme/search-svc",
+            ),
         ),
         groups=(Group("finance", None, None), Group("payments", "finance", "Payments Team")),
         objects={"components": 3, "groups": 2},
@@ -114,7 +121,7 @@ def test_pages_send_the_cursor_and_never_the_filter_again(sim: BackstageSimulato
     poll(sim, page_size=2)
     sent = [dict(r.params) for r in sim.requests]
     cursors = [r.pop("cursor", None) for r in sent]
-    assert cursors[0] is None and cursors[2] is None and cursors[1] and cursors[3]
+    assert [c is None for c in cursors] == [True, False, True, False]
     first_components = {
         "filter": "kind=component",
         "fields": COMPONENT_FIELDS,
@@ -194,6 +201,6 @@ def test_an_unset_variable_fails_before_any_request(
     sim: BackstageSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TEST_BACKSTAGE_TOKEN")
-    with pytest.raises(PollError, match="^backstage: environment variable TEST_BACKSTAGE_TOKEN"):
+    with pytest.raises(PollError, match=r"^backstage: environment variable TEST_BACKSTAGE_TOKEN"):
         poll(sim)
     assert sim.requests == []
