@@ -95,7 +95,8 @@ class Backend:
     def wait_until_answering(self) -> None:
         end = time.monotonic() + STARTUP
         while self.query("component") is None:
-            assert self.process is not None and self.process.poll() is None, self.tail()
+            assert self.process is not None
+            assert self.process.poll() is None, self.tail()
             assert time.monotonic() < end, (
                 f"Backstage did not answer in {STARTUP:g}s\n{self.tail()}"
             )
