@@ -4,10 +4,15 @@ to the simulators: ownership, golden paths, the team hierarchy, failures and ing
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from collector import config
 from collector.pipeline import Pipeline
@@ -18,6 +23,7 @@ from collector.state import StateStore
 from tests.backstage import scenario
 from tests.cluster import TOKEN
 from tests.conftest import CANARY
+from tests.test_service import free_port, wait_for_line
 
 NOW = 1789466400.0  # 2026-09-15T10:00:00Z
 BACKSTAGE_TOKEN = CANARY
@@ -195,3 +201,37 @@ def test_backstage_wins_over_catalog_info_for_the_same_component(
             ]
         finally:
             pipeline.close()
+
+
+def test_the_service_polls_backstage_and_repolls_the_clusters_with_new_links(
+    tmp_path: Path, kube: KubeSimulator, catalog: BackstageSimulator
+) -> None:
+    # The first catalog answer comes after the clusters' first poll: only a re-poll applies it.
+    catalog.add_fault(200, delay=1.5)
+    port = free_port()
+    settings = scenario.settings(tmp_path, kube, catalog.base_url)
+    raw = settings.model_dump(by_alias=True, mode="json")
+    raw["server"]["listen"] = f"127.0.0.1:{port}"
+    config_path = tmp_path / "service.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "collector", "run", "--config", str(config_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, scenario.TOKEN_ENV: BACKSTAGE_TOKEN},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        unowned = 'adoption_unowned_workloads{kube_cluster="prod-eu"}'
+        wait_for_line(url, f"{unowned} 4.0")  # nothing linked yet
+        wait_for_line(url, f"{unowned} 2.0")  # search-api and misc/checkout-web linked
+        wait_for_line(url, 'adoption_collector_up{kube_cluster="",source="backstage"} 1.0')
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    assert "catalog links changed; polling the clusters again" in stderr
+    assert BACKSTAGE_TOKEN not in stderr
