@@ -86,7 +86,7 @@ class ClusterObservation:
 
 @dataclass(frozen=True, slots=True)
 class Component:
-    """A Backstage `Component` entity from a repository's catalog-info.yaml."""
+    """A Backstage `Component` entity: from a repository's catalog-info.yaml or the catalog API."""
 
     name: str  # metadata.name
     owner: str | None  # spec.owner, an entity reference as written
