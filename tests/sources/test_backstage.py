@@ -204,3 +204,38 @@ def test_an_unset_variable_fails_before_any_request(
     with pytest.raises(PollError, match=r"^backstage: environment variable TEST_BACKSTAGE_TOKEN"):
         poll(sim)
     assert sim.requests == []
+
+
+@pytest.mark.parametrize(
+    ("section", "problems"),
+    [
+        (
+            {"base_url": "https://b.example.com/api/catalog/", "token_env": "ghp_abc def"},
+            [
+                "backstage.base_url: must be the backend's base URL, without /api/catalog",
+                "backstage.token_env: must be the NAME of an environment variable, such as "
+                "BACKSTAGE_TOKEN, not the token itself",
+            ],
+        ),
+        (
+            {"base_url": "https://b.example.com", "token_env": "T", "token_file": "/t"},
+            ["backstage: set exactly one of token_env or token_file"],
+        ),
+        (
+            {"base_url": "b.example.com", "token_file": "/t", "page_size": 0},
+            [
+                "backstage.base_url: must be an http(s) URL such as https://backstage.example.com",
+                "backstage.page_size: must be greater than or equal to 1",
+            ],
+        ),
+        (
+            {"base_url": "https://b", "token_env": "T", "timeout": "1m", "poll_timeout": "30s"},
+            ["backstage: poll_timeout must be at least timeout"],
+        ),
+    ],
+)
+def test_config_mistakes_name_the_key(section: dict[str, Any], problems: list[str]) -> None:
+    raw = {"platform": {"launch_date": "2026-01-01"}, "backstage": section}
+    with pytest.raises(config.ConfigError) as invalid:
+        config.parse(raw, "test")
+    assert invalid.value.problems == problems
