@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # The demo needs only what the collector runs with; `make test` adds the development tools.
 RUNTIME := $(VENV)/.runtime-installed
 
-.PHONY: all demo test lint typecheck unit tools generate bench bench-large soak clean
+.PHONY: all demo test lint typecheck unit tools backstage generate bench bench-large soak clean
 
 all: test
 
@@ -34,17 +34,31 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The end-to-end tests use real programs, Debian's packages: a Prometheus server scrapes the
-# collector, and headless Chromium renders the status page. Only what is missing is installed.
+# collector, headless Chromium renders the status page, and Node runs a real Backstage
+# backend. Only what is missing is installed.
 tools:
 	@missing=""; \
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="prometheus"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	command -v g++ >/dev/null && command -v make >/dev/null || missing="$$missing g++ make"; \
 	[ -z "$$missing" ] || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }
 
-unit: $(STAMP) tools
+# Backstage's packages for its end-to-end test, as the lock pins them: `npm ci` (minutes: it
+# compiles better-sqlite3) runs again only when the lock changes, its hash naming the stamp.
+BACKSTAGE := tests/backstage
+BACKSTAGE_STAMP := $(BACKSTAGE)/node_modules/.ci-$(shell sha256sum $(BACKSTAGE)/package-lock.json | cut -c1-16)
+
+backstage: $(BACKSTAGE_STAMP)
+
+$(BACKSTAGE_STAMP): | tools
+	cd $(BACKSTAGE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+unit: $(STAMP) tools backstage
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
@@ -68,4 +82,4 @@ generate: $(STAMP)
 	$(BIN)/python deploy/grafana/generate.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(BACKSTAGE)/node_modules

@@ -19,18 +19,21 @@ import datetime as dt
 import heapq
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 from collector import catalog, explain, ownership, rules
 from collector.config import Settings
 from collector.model import (
+    CatalogObservation,
     ClusterObservation,
+    Component,
     DeployTool,
     GitHubObservation,
     Path,
     RepoPath,
+    Repository,
     Workload,
 )
 from collector.state import Evidence, TeamTimes
@@ -228,7 +231,7 @@ class _Tally:
 
     def add(self, w: Workload, ns_labels: Mapping[str, str], host: ownership.Owner) -> None:
         path_name = self.matcher.match(w, ns_labels)
-        link = self.links.find(w.labels) if self.links else None
+        link = self.links.find(w.labels, w.namespace) if self.links else None
         link_owner = None if link is None else self.catalog.owner(link)
         if path_name is not None:
             reason = self.reasons.golden(path_name, w)
@@ -342,18 +345,71 @@ def summarise_repositories(
     return RepositorySummary(dict(team_repos), unowned, dict(first_seen), tuple(records))
 
 
-def build_links(observation: GitHubObservation, matcher: rules.RepositoryMatcher) -> catalog.Links:
+def with_catalog(
+    observation: GitHubObservation, backstage: CatalogObservation | None
+) -> GitHubObservation:
+    """The GitHub scan as the figures read it once the Backstage catalog is known: a
+    Component Backstage has (the same metadata.name, case-insensitively) is Backstage's
+    entity, not the catalog-info.yaml one (the catalog is the resolved answer), and a
+    Backstage Component whose linked repository was scanned is one of its Components."""
+    if backstage is None or not backstage.components:
+        return observation
+    known = {c.name.lower() for c in backstage.components}
+    linked: dict[str, list[Component]] = {}
+    for component in backstage.components:
+        if component.repository is not None:
+            linked.setdefault(component.repository.lower(), []).append(component)
+    repositories = []
+    for repo in observation.repositories:
+        own = [c for c in repo.components if c.name.lower() not in known]
+        joined = linked.get(repo.full_name.lower(), [])
+        changed = joined or len(own) != len(repo.components)
+        repositories.append(replace(repo, components=(*joined, *own)) if changed else repo)
+    return replace(observation, repositories=tuple(repositories))
+
+
+def build_links(
+    observation: GitHubObservation | None,
+    matcher: rules.RepositoryMatcher,
+    backstage: CatalogObservation | None = None,
+) -> catalog.Links:
     """The index from workload labels to catalog Components, in a stable order
-    (repository, then Component name), so the first match is always the same."""
+    (repository, then Component name; Components without a repository last), so the
+    first match is always the same.
+
+    A Component from catalog-info.yaml gives its workloads its repository's team and
+    golden path. A Backstage Component gives its own owner (else its repository's team);
+    its golden path is its repository's when GitHub scanned that repository, else the
+    one its own source template names."""
+    from_backstage = {id(c) for c in backstage.components} if backstage else set()
+    scanned = with_catalog(observation, backstage).repositories if observation else ()
+    placed: set[int] = set()
     entries = []
-    for repo in sorted(observation.repositories, key=lambda r: r.full_name.lower()):
+    for repo in scanned:
         if not repo.components:
             continue
         _, golden_path = matcher.path(repo)
         team = ownership.repository_team(repo)
-        for component in sorted(repo.components, key=lambda c: c.name):
-            target = catalog.LinkTarget(repo.full_name, component.name, team, golden_path)
+        for component in repo.components:
+            own_team = team
+            if id(component) in from_backstage:
+                placed.add(id(component))
+                own_team = ownership.normalise_team(component.owner) or team
+            target = catalog.LinkTarget(repo.full_name, component.name, own_team, golden_path)
             entries.append((component, target))
+    for component in backstage.components if backstage else ():
+        if id(component) in placed:
+            continue
+        # Judged as a repository holding only it: its source template is its one signal.
+        alone = Repository(component.repository or "", None, None, False, None, (component,), 0, ())
+        target = catalog.LinkTarget(
+            component.repository or "",
+            component.name,
+            ownership.normalise_team(component.owner),
+            matcher.path(alone)[1],
+        )
+        entries.append((component, target))
+    entries.sort(key=lambda e: (not e[1].repository, e[1].repository.lower(), e[1].component))
     return catalog.Links(entries)
 
 

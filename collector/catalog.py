@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from collector.model import Component
+from collector.model import Component, Group
+from collector.ownership import normalise_team
 
 __all__ = [
     "KUBERNETES_ID_LABEL",
@@ -31,6 +32,7 @@ __all__ = [
     "Links",
     "ParseError",
     "parse_catalog_info",
+    "parse_entity",
     "parse_workflow",
     "workflow_target",
 ]
@@ -40,6 +42,16 @@ MAX_DOCUMENTS = 100  # documents read from one catalog-info.yaml
 KUBERNETES_ID_LABEL = "backstage.io/kubernetes-id"
 _SOURCE_TEMPLATE = "backstage.io/source-template"
 _LABEL_SELECTOR = "backstage.io/kubernetes-label-selector"
+_KUBERNETES_NAMESPACE = "backstage.io/kubernetes-namespace"
+_PROJECT_SLUG = "github.com/project-slug"
+_SOURCE_LOCATION = "backstage.io/source-location"
+# Every annotation a Component is read for, in the order `Component` takes them.
+COMPONENT_ANNOTATIONS = (
+    _SOURCE_TEMPLATE,
+    KUBERNETES_ID_LABEL,
+    _LABEL_SELECTOR,
+    _KUBERNETES_NAMESPACE,
+)
 
 
 class ParseError(ValueError):
@@ -185,12 +197,58 @@ def _component(doc: dict[Any, Any], where: str, problems: list[str]) -> Componen
         return None
     spec = _mapping(doc.get("spec"), f"{where}: spec", problems)
     notes = _mapping(metadata.get("annotations"), f"{where}: metadata.annotations", problems)
-    annotations = (
-        _text(notes.get(key), f"{where}: {key}", problems)
-        for key in (_SOURCE_TEMPLATE, KUBERNETES_ID_LABEL, _LABEL_SELECTOR)
-    )
     owner = _text(spec.get("owner"), f"{where}: spec.owner", problems)
-    return Component(name.strip(), owner, *annotations)
+    source_template, kubernetes_id, selector, namespace = (
+        _text(notes.get(key), f"{where}: {key}", problems) for key in COMPONENT_ANNOTATIONS
+    )
+    repository = _repository(
+        _text(notes.get(_PROJECT_SLUG), f"{where}: {_PROJECT_SLUG}", problems),
+        _text(notes.get(_SOURCE_LOCATION), f"{where}: {_SOURCE_LOCATION}", problems),
+    )
+    return Component(
+        name.strip(), owner, source_template, kubernetes_id, selector, namespace, repository
+    )
+
+
+# `url:https://github.com/acme/checkout/tree/main/`: the first two path segments.
+_SOURCE_URL = re.compile(r"url:https?://[^/\s]+/([^/\s]+)/([^/\s]+?)(?:\.git)?(?:/.*)?")
+_SLUG = re.compile(r"[^/\s]+/[^/\s]+")
+
+
+def _repository(slug: str | None, source_location: str | None) -> str | None:
+    """owner/name of the Component's repository: its project slug, else its source location."""
+    if slug is not None and _SLUG.fullmatch(slug):
+        return slug
+    match = _SOURCE_URL.fullmatch(source_location or "")
+    return None if match is None else f"{match[1]}/{match[2]}"
+
+
+def parse_entity(entity: object) -> tuple[Component | Group | None, list[str]]:
+    """One entity of the Backstage catalog API: a Component or a Group, None for another
+    kind (or one too malformed to use, with the problems). The API serves what
+    catalog-info.yaml files hold, so a Component is read exactly as from a file. Never raises."""
+    problems: list[str] = []
+    if not isinstance(entity, dict):
+        return None, [f"entity is {_a(entity)}, not a mapping"]
+    kind = entity.get("kind")
+    if kind == "Component":
+        return _component(entity, "entity", problems), problems
+    if kind == "Group":
+        return _group(entity, problems), problems
+    return None, problems
+
+
+def _group(entity: dict[Any, Any], problems: list[str]) -> Group | None:
+    metadata = _mapping(entity.get("metadata"), "Group: metadata", problems)
+    name = normalise_team(_text(metadata.get("name"), "Group: metadata.name", problems))
+    if name is None:
+        problems.append("Group skipped, metadata.name is missing or unusable")
+        return None
+    spec = _mapping(entity.get("spec"), f"Group {name}: spec", problems)
+    parent = normalise_team(_text(spec.get("parent"), f"Group {name}: spec.parent", problems))
+    profile = _mapping(spec.get("profile"), f"Group {name}: spec.profile", problems)
+    shown = _text(profile.get("displayName"), f"Group {name}: spec.profile.displayName", problems)
+    return Group(name, parent, None if shown is None else _clip(shown, 200))
 
 
 # --- GitHub Actions workflows --------------------------------------------------------
@@ -358,16 +416,17 @@ class LinkTarget:
 
 
 # (construction order, the selector left to check or None when the index key is
-# the whole requirement, target)
-_Entry = tuple[int, LabelSelector | None, LinkTarget]
+# the whole requirement, the only namespace it selects in or None for any, target)
+_Entry = tuple[int, LabelSelector | None, str | None, LinkTarget]
 
 
 class Links:
     """Which Component (if any) selects a workload, as the Backstage Kubernetes
     plugin decides: its backstage.io/kubernetes-label-selector annotation if
     present, else the label backstage.io/kubernetes-id=<that annotation, or the
-    Component's metadata.name>. When several select a workload, the first in
-    construction order wins.
+    Component's metadata.name>, only in the namespace its
+    backstage.io/kubernetes-namespace annotation names, when it has one. When
+    several select a workload, the first in construction order wins.
 
     Each entry is indexed by one label (key, value) it requires: its
     kubernetes-id or its selector's first equality, so `find` only looks up the
@@ -384,10 +443,11 @@ class Links:
         self.entries = tuple(entries)  # as given: tells whether a new scan changed anything
         self.invalid_selectors = 0
         by_label: dict[str, dict[str, list[_Entry]]] = {}
-        scan: list[tuple[int, LabelSelector, LinkTarget]] = []
+        scan: list[_Entry] = []
         order = 0
         for component, target in self.entries:
             check = None
+            namespace = component.kubernetes_namespace
             if component.label_selector is not None and component.label_selector.strip():
                 try:
                     check = LabelSelector(component.label_selector)
@@ -395,20 +455,23 @@ class Links:
                     self.invalid_selectors += 1
                     continue
                 if not check.equalities:
-                    scan.append((order, check, target))
+                    scan.append((order, check, namespace, target))
                     order += 1
                     continue
                 key, value = check.equalities[0]
             else:
                 kid = component.kubernetes_id
                 key, value = KUBERNETES_ID_LABEL, kid if kid and kid.strip() else component.name
-            by_label.setdefault(key, {}).setdefault(value, []).append((order, check, target))
+            entry = (order, check, namespace, target)
+            by_label.setdefault(key, {}).setdefault(value, []).append(entry)
             order += 1
         self._by_label = by_label
         self._scan = tuple(scan)
         self._size = order
 
-    def find(self, labels: Mapping[str, str]) -> LinkTarget | None:
+    def find(self, labels: Mapping[str, str], namespace: str | None = None) -> LinkTarget | None:
+        """The target of the Component selecting a workload with `labels` in `namespace`
+        (None: a namespace no Component names)."""
         best: _Entry | None = None
         by_label = self._by_label
         for key, value in labels.items():
@@ -419,16 +482,22 @@ class Links:
             for entry in bucket or ():
                 if best is not None and entry[0] > best[0]:
                     break
-                if entry[1] is None or entry[1].matches(labels):
+                if (entry[2] is None or entry[2] == namespace) and (
+                    entry[1] is None or entry[1].matches(labels)
+                ):
                     best = entry
                     break
         for entry in self._scan:
             if best is not None and entry[0] > best[0]:
                 break
-            if entry[1].matches(labels):
+            if (
+                (entry[2] is None or entry[2] == namespace)
+                and entry[1] is not None
+                and entry[1].matches(labels)
+            ):
                 best = entry
                 break
-        return None if best is None else best[2]
+        return None if best is None else best[3]
 
     @property
     def unindexed(self) -> int:

@@ -277,6 +277,46 @@ class GitHub(_Section):
         return self
 
 
+class Backstage(_Section):
+    base_url: str = Field(min_length=1)  # the backend's base URL, without /api/catalog
+    # A static token from Backstage's backend.auth.externalAccess; the file is read every poll.
+    token_env: str | None = Field(default=None, min_length=1)
+    token_file: str | None = Field(default=None, min_length=1)
+    interval: Duration = 900.0
+    timeout: Duration = 30.0  # per HTTP request
+    poll_timeout: Duration = 300.0  # every page of one poll: past it the poll fails
+    page_size: int = Field(default=500, ge=1, le=10000)
+
+    @field_validator("token_env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        # As for github.token_env: a pasted token is refused, and never echoed.
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(
+                "must be the NAME of an environment variable, such as BACKSTAGE_TOKEN, "
+                "not the token itself"
+            )
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as https://backstage.example.com")
+        value = value.rstrip("/")
+        if value.endswith("/api/catalog"):
+            raise ValueError("must be the backend's base URL, without /api/catalog")
+        return value
+
+    @model_validator(mode="after")
+    def _one_token(self) -> Backstage:
+        if (self.token_env is None) == (self.token_file is None):
+            raise ValueError("set exactly one of token_env or token_file")
+        if self.poll_timeout < self.timeout:
+            raise ValueError("poll_timeout must be at least timeout")
+        return self
+
+
 class GitHubMatch(_Section):
     """A repository is on the golden path if any listed signal holds."""
 
@@ -400,6 +440,7 @@ class Settings(_Section):
     ownership: Ownership = Ownership()
     kubernetes: Kubernetes = Kubernetes()
     github: GitHub | None = None
+    backstage: Backstage | None = None
     golden_paths: tuple[GoldenPath, ...] = ()
     state: State = State()
     server: Server = Server()

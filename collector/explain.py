@@ -116,7 +116,7 @@ class CatalogExplanations:
     def owner(self, link: catalog.LinkTarget) -> ownership.Owner:
         found = self._owners.get(id(link))
         if found is None:
-            detail = f"Component {link.component} in {link.repository}"
+            detail = f"Component {link.component} in {link.repository or 'the Backstage catalog'}"
             found = self._owners[id(link)] = (
                 link,
                 (link.team, ownership.TeamSource.CATALOG, detail),
@@ -128,6 +128,9 @@ class CatalogExplanations:
         if found is None:
             text = (
                 f"catalog Component {link.component} in golden repository {link.repository} "
+                f"({link.golden_path})"
+                if link.repository
+                else f"catalog Component {link.component} from a golden source template "
                 f"({link.golden_path})"
             )
             found = self._reasons[id(link)] = (link, text)

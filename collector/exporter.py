@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from collector import __version__
 from collector.adoption import Snapshot
-from collector.model import Path, RepoPath, SourceStatus
+from collector.model import Group, Path, RepoPath, SourceStatus
 
 if TYPE_CHECKING:
     from collector.explain import Drilldown
@@ -349,6 +349,26 @@ def collector_metrics(
         )
 
 
+def team_info_metrics(groups: Sequence[Group], limit: int) -> Metric:
+    """One series per Backstage Group, so dashboards can roll teams up to departments;
+    at most `limit` (limits.max_teams), by name, the first of a name winning."""
+    info = _gauge(
+        "adoption_team_info",
+        'Always 1: a team (a Backstage Group) with its parent Group ("" for a top-level '
+        "one) and display name.",
+        ["team", "parent", "display_name"],
+    )
+    seen: set[str] = set()
+    for group in sorted(groups, key=lambda g: g.name):
+        if group.name in seen:
+            continue
+        if len(seen) == limit:
+            break
+        seen.add(group.name)
+        info.add_metric([group.name, group.parent or "", group.display_name or ""], 1)
+    return info
+
+
 class _Fixed(Collector):
     def __init__(self, metrics: list[Metric]) -> None:
         self._metrics = metrics
@@ -363,6 +383,8 @@ def render(
     *,
     workload_info: Drilldown | None = None,
     max_workload_series: int = 10000,
+    groups: Sequence[Group] | None = None,
+    max_teams: int = 2000,
 ) -> bytes:
     """The full exposition text. Without a snapshot (nothing polled yet) only the collector's
     own metrics are rendered, so an empty start never reports 0% adoption. With
@@ -372,6 +394,8 @@ def render(
     dropped = None
     if snapshot is not None:
         adoption.extend(adoption_metrics(snapshot))
+        if groups is not None:  # Backstage is configured and has answered
+            adoption.append(team_info_metrics(groups, max_teams))
         if workload_info is not None and snapshot.has_workloads:
             info, dropped = workload_info_metrics(workload_info, max_workload_series)
             adoption.append(info)

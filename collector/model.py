@@ -86,13 +86,36 @@ class ClusterObservation:
 
 @dataclass(frozen=True, slots=True)
 class Component:
-    """A Backstage `Component` entity from a repository's catalog-info.yaml."""
+    """A Backstage `Component` entity: from a repository's catalog-info.yaml or the catalog API."""
 
     name: str  # metadata.name
     owner: str | None  # spec.owner, an entity reference as written
     source_template: str | None  # annotation backstage.io/source-template
     kubernetes_id: str | None  # annotation backstage.io/kubernetes-id
     label_selector: str | None  # annotation backstage.io/kubernetes-label-selector
+    # annotation backstage.io/kubernetes-namespace: only workloads in it are selected
+    kubernetes_namespace: str | None = None
+    # owner/name from github.com/project-slug (or a GitHub source-location), as written
+    repository: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A Backstage `Group` entity: one node of the team hierarchy."""
+
+    name: str  # normalised like every team
+    parent: str | None  # spec.parent, normalised; None for a top-level Group
+    display_name: str | None  # spec.profile.displayName
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogObservation:
+    """What one poll of the Backstage catalog read: every Component and Group."""
+
+    components: tuple[Component, ...]
+    groups: tuple[Group, ...]
+    objects: Mapping[str, int] = field(default_factory=dict)  # kind -> entities read
+    skipped: int = 0  # entities too malformed to use
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +161,7 @@ class GitHubObservation:
 class SourceStatus:
     """How the last poll of one source (and cluster) went; drives adoption_collector_*."""
 
-    source: str  # "kubernetes" or "github"
+    source: str  # "kubernetes", "github" or "backstage"
     kube_cluster: str  # cluster name; "" for sources that are not clusters
     up: bool
     last_success: float | None

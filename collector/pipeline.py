@@ -3,8 +3,8 @@
 The pipeline keeps the last good summary of every cluster and of the GitHub
 organisation. A failed poll marks its source down and counts the error but
 leaves that summary in place, so a failure never moves the adoption figures;
-the next success replaces it. The catalog links of the last good GitHub scan
-attribute workloads in every Kubernetes poll that follows.
+the next success replaces it. The catalog links of the last good GitHub scan and
+Backstage catalog attribute workloads in every Kubernetes poll that follows.
 """
 
 from __future__ import annotations
@@ -20,8 +20,15 @@ from typing import Protocol
 
 from collector import adoption, catalog, explain, exporter, rules
 from collector.config import Settings
-from collector.model import ClusterObservation, GitHubObservation, RateLimit, SourceStatus
+from collector.model import (
+    CatalogObservation,
+    ClusterObservation,
+    GitHubObservation,
+    RateLimit,
+    SourceStatus,
+)
 from collector.sources import PollError
+from collector.sources.backstage import BackstageSource
 from collector.sources.github import GitHubSource
 from collector.sources.kubernetes import KubernetesSource, gc_paused
 from collector.state import StateError, StateStore
@@ -30,6 +37,7 @@ log = logging.getLogger(__name__)
 
 KUBERNETES = "kubernetes"
 GITHUB = "github"
+BACKSTAGE = "backstage"
 MAX_CONCURRENT_CLUSTERS = 8
 
 
@@ -42,6 +50,11 @@ class RepositorySource(Protocol):
     @property
     def rate_limits(self) -> tuple[RateLimit, ...]: ...
     def poll(self) -> GitHubObservation: ...
+    def close(self) -> None: ...
+
+
+class CatalogSource(Protocol):
+    def poll(self) -> CatalogObservation: ...
     def close(self) -> None: ...
 
 
@@ -71,10 +84,11 @@ class Pipeline:
         *,
         sources: Mapping[str, ClusterSource] | None = None,
         github: RepositorySource | None = None,
+        backstage: CatalogSource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """Without `sources`, every source is built from `settings` (GitHub included);
-        with them (tests), `github` is the GitHub source or None for none."""
+        """Without `sources`, every source is built from `settings` (GitHub and Backstage
+        included); with them (tests), `github` and `backstage` are those sources or None."""
         self.settings = settings
         self.state = state
         self.clock = clock
@@ -86,8 +100,11 @@ class Pipeline:
                 github = GitHubSource(
                     settings.github, property_name=settings.ownership.github_property
                 )
+            if settings.backstage is not None:
+                backstage = BackstageSource(settings.backstage)
         self.sources = dict(sources)
         self.github = github
+        self.backstage = backstage
         self.exposition = exporter.Exposition(
             runtime=functools.partial(exporter.runtime_text, settings.collector.scope)
         )
@@ -98,18 +115,26 @@ class Pipeline:
         self._summaries: dict[str, adoption.ClusterSummary] = {}
         self._repos: adoption.RepositorySummary | None = None
         self._links: catalog.Links | None = None
-        self.links_generation = 0  # moves on whenever a GitHub scan changes the links
+        # The last good answers of the two catalog sources: either's next success rebuilds
+        # the repositories' figures and the links from both.
+        self._scan: GitHubObservation | None = None
+        self._catalog: CatalogObservation | None = None
+        self._held: int | None = None  # entities of a Backstage answer held back (a drop)
+        self.links_generation = 0  # moves on whenever a catalog poll changes the links
         self._statuses: dict[str, SourceStatus] = {}  # cluster name or GITHUB -> status
         self._published: frozenset[str] = frozenset()  # sources the exposition includes
         self._lock = threading.Lock()
         self._kubernetes_turn = threading.Lock()
+        self._catalog_turn = threading.Lock()
 
     @property
     def ready(self) -> bool:
         """Every source has been polled once (successfully or not) and what that poll found is
         published: a poll's status is recorded before the figures are computed, and a scrape
         in between would find none."""
-        expected = self.sources.keys() | ({GITHUB} if self.github is not None else set())
+        expected = set(self.sources)
+        expected |= {GITHUB} if self.github is not None else set()
+        expected |= {BACKSTAGE} if self.backstage is not None else set()
         return self._published >= expected
 
     def poll_kubernetes(self) -> bool:
@@ -188,15 +213,21 @@ class Pipeline:
         return True
 
     def poll_once(self) -> bool:
-        """Every source once: GitHub first, so its catalog links attribute the workloads
-        of this very poll. True if every poll succeeded."""
+        """Every source once: the catalogs (GitHub, Backstage) first, so their links
+        attribute the workloads of this very poll. True if every poll succeeded."""
         github_ok = self.poll_github()
-        return self.poll_kubernetes() and github_ok
+        backstage_ok = self.poll_backstage()
+        return self.poll_kubernetes() and github_ok and backstage_ok
 
     def poll_github(self) -> bool:
         """Scan the organisation, then publish. True if the scan succeeded. When the
         catalog links changed, `links_generation` moves on: the caller can re-poll the
         clusters rather than wait a whole interval for workloads to be re-attributed."""
+        # The two catalog polls take turns: each derives the links from both.
+        with self._catalog_turn:
+            return self._poll_github()
+
+    def _poll_github(self) -> bool:
         source = self.github
         if source is None:
             return True
@@ -207,8 +238,7 @@ class Pipeline:
         interval = self.settings.github.interval if self.settings.github else 0.0
         try:
             observation = source.poll()
-            repos = adoption.summarise_repositories(observation, self.repo_matcher)
-            links = adoption.build_links(observation, self.repo_matcher)
+            repos, links = self._catalogs(observation, self._catalog)
         except Exception as exc:
             if isinstance(exc, PollError):
                 log.error("poll of github failed: %s", exc)
@@ -240,10 +270,8 @@ class Pipeline:
             observation.parse_errors,
         )
         with self._lock:
-            if self._links is None or links.entries != self._links.entries:
-                self.links_generation += 1
-            self._repos = repos
-            self._links = links
+            self._scan = observation
+            self._relink(repos, links)
             self._statuses[GITHUB] = SourceStatus(
                 source=GITHUB,
                 kube_cluster="",
@@ -259,6 +287,121 @@ class Pipeline:
                 interval=interval,
             )
         self.publish()
+        return True
+
+    def _catalogs(
+        self, scan: GitHubObservation | None, backstage: CatalogObservation | None
+    ) -> tuple[adoption.RepositorySummary | None, catalog.Links]:
+        """The repositories' figures and the links, from the last good answer of each catalog."""
+        repos = (
+            None
+            if scan is None
+            else adoption.summarise_repositories(
+                adoption.with_catalog(scan, backstage), self.repo_matcher
+            )
+        )
+        return repos, adoption.build_links(scan, self.repo_matcher, backstage)
+
+    def _relink(self, repos: adoption.RepositorySummary | None, links: catalog.Links) -> None:
+        """Apply what `_catalogs` computed; holds `_lock`."""
+        if self._links is None or links.entries != self._links.entries:
+            self.links_generation += 1
+        self._repos = repos
+        self._links = links
+
+    def poll_backstage(self) -> bool:
+        """Read the Backstage catalog, then publish. True if the poll succeeded (a held-back
+        answer too: it is no failure). Like `poll_github`, moves `links_generation` on when
+        the links changed."""
+        with self._catalog_turn:
+            return self._poll_backstage()
+
+    def _poll_backstage(self) -> bool:
+        source = self.backstage
+        settings = self.settings.backstage
+        if source is None:
+            return True
+        interval = settings.interval if settings else 0.0
+        started = self.clock()
+        previous = self._statuses.get(BACKSTAGE)
+        try:
+            observation = source.poll()
+            held = self._hold_back(observation)
+            if not held:
+                repos, links = self._catalogs(self._scan, observation)
+        except Exception as exc:
+            if isinstance(exc, PollError):
+                log.error("poll of backstage failed: %s", exc)
+            else:  # a bug of ours; the service must keep serving what it knows
+                log.exception("poll of backstage failed unexpectedly")
+            failed = SourceStatus(
+                source=BACKSTAGE,
+                kube_cluster="",
+                up=False,
+                last_success=None,
+                poll_duration=self.clock() - started,
+                errors_total=0,
+                complete=False,
+                interval=interval,
+            )
+            with self._lock:
+                self._statuses[BACKSTAGE] = _carry_over(previous, failed)
+            self.publish()
+            return False
+        finished = self.clock()
+        status = SourceStatus(
+            source=BACKSTAGE,
+            kube_cluster="",
+            up=True,
+            last_success=finished,
+            poll_duration=finished - started,
+            errors_total=previous.errors_total if previous else 0,
+            objects=observation.objects,
+            skipped=observation.skipped,
+            interval=interval,
+        )
+        with self._lock:
+            if held:
+                # Answered, but not applied: the figures and what they were read from stay.
+                self._statuses[BACKSTAGE] = replace(
+                    status,
+                    complete=False,
+                    last_success=previous.last_success if previous else None,
+                    objects=previous.objects if previous else {},
+                    skipped=previous.skipped if previous else 0,
+                )
+            else:
+                log.info(
+                    "polled backstage in %.2fs: %d components, %d groups, %d skipped",
+                    finished - started,
+                    len(observation.components),
+                    len(observation.groups),
+                    observation.skipped,
+                )
+                self._catalog = observation
+                self._relink(repos, links)
+                self._statuses[BACKSTAGE] = status
+        self.publish()
+        return True
+
+    def _hold_back(self, observation: CatalogObservation) -> bool:
+        """True when the answer holds less than half the entities of the last good one: a
+        Backstage that just started answers 200 with few entities until its ingestion
+        finishes. The next answer with the same (non-zero) count is applied: a catalog
+        that really shrank stops shrinking, an ingesting one does not."""
+        count = len(observation.components) + len(observation.groups)
+        last = self._catalog
+        before = 0 if last is None else len(last.components) + len(last.groups)
+        if count * 2 >= before or (count and count == self._held):
+            self._held = None
+            return False
+        log.warning(
+            "backstage: the catalog answered %d entities, %d in the last good poll: not "
+            "applied (still ingesting after a restart?); the figures stay as they were",
+            count,
+            before,
+        )
+        self._held = count
         return True
 
     def publish(self) -> None:
@@ -302,6 +445,8 @@ class Pipeline:
                     statuses,
                     workload_info=drilldown if self.settings.exporter.workload_info else None,
                     max_workload_series=self.settings.limits.max_workload_series,
+                    groups=None if self._catalog is None else self._catalog.groups,
+                    max_teams=self.settings.limits.max_teams,
                 )
             )
             self._published = published
@@ -312,6 +457,8 @@ class Pipeline:
             source.close()
         if self.github is not None:
             self.github.close()
+        if self.backstage is not None:
+            self.backstage.close()
         self.state.close()
 
 

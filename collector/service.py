@@ -71,6 +71,8 @@ class Service:
             )
         if pipeline.github is not None and pipeline.settings.github is not None:
             self._add_job("github", self._poll_github, pipeline.settings.github.interval)
+        if pipeline.backstage is not None and pipeline.settings.backstage is not None:
+            self._add_job("backstage", self._poll_backstage, pipeline.settings.backstage.interval)
 
     def _add_job(self, job_id: str, func: Callable[[], None], seconds: float) -> None:
         self.scheduler.add_job(
@@ -111,11 +113,17 @@ class Service:
                 self.pipeline.poll_kubernetes()
 
     def _poll_github(self) -> None:
+        self._poll_catalog(self.pipeline.poll_github)
+
+    def _poll_backstage(self) -> None:
+        self._poll_catalog(self.pipeline.poll_backstage)
+
+    def _poll_catalog(self, poll: Callable[[], bool]) -> None:
         with self._polling() as go:
             if not go:
                 return
             generation = self.pipeline.links_generation
-            self.pipeline.poll_github()
+            poll()
             if self.pipeline.links_generation != generation and self.pipeline.sources:
                 # New catalog links change workloads' teams and paths: apply them now,
                 # not a whole Kubernetes interval later. Runs on this thread, so it

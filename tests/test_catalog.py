@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector import catalog
 from collector.catalog import (
@@ -13,26 +15,27 @@ from collector.catalog import (
     LinkTarget,
     ParseError,
     parse_catalog_info,
+    parse_entity,
     parse_workflow,
     workflow_target,
 )
-from collector.model import Component
+from collector.model import Component, Group
 
 KID = KUBERNETES_ID_LABEL
 SELECTOR = "backstage.io/kubernetes-label-selector"
 TEMPLATE = "backstage.io/source-template"
 
 
-def comp(
+def comp(  # noqa: PLR0917 - one argument per field, as the record has
     name: str,
     owner: str | None = None,
     template: str | None = None,
     kid: str | None = None,
     selector: str | None = None,
+    namespace: str | None = None,
+    repository: str | None = None,
 ) -> Component:
-    return Component(
-        name=name, owner=owner, source_template=template, kubernetes_id=kid, label_selector=selector
-    )
+    return Component(name, owner, template, kid, selector, namespace, repository)
 
 
 # --- catalog-info.yaml ---------------------------------------------------------
@@ -86,6 +89,7 @@ CATALOG_CASES = [
                 template="template:default/python-service",
                 kid="checkout-prod",
                 selector="app=checkout,tier in (web, api)",
+                repository="acme/checkout",
             ),
         ),
         [],
@@ -634,3 +638,73 @@ def test_links_index_at_scale() -> None:
     hits = [t.component for t in found if t is not None]
     assert len(hits) == 50_000 - 50_000 // len(workloads)
     assert all(t is None or t.component == f"c{n % 2001}" for n, t in enumerate(found))
+
+
+# --- Backstage entities ------------------------------------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_ENTITY = st.fixed_dictionaries(
+    {"kind": st.sampled_from(["Component", "Group", "API"]) | _JSON},
+    optional={
+        "metadata": st.fixed_dictionaries(
+            {},
+            optional={"name": st.text(max_size=8) | _JSON, "annotations": _JSON},
+        )
+        | _JSON,
+        "spec": st.fixed_dictionaries(
+            {},
+            optional={"owner": _JSON, "parent": _JSON, "profile": _JSON},
+        )
+        | _JSON,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ENTITY | _JSON)
+def test_any_json_from_the_catalog_api_is_a_record_or_problems_never_an_exception(
+    entity: object,
+) -> None:
+    record, problems = parse_entity(entity)
+    assert record is None or isinstance(record, Component | Group)
+    assert all(isinstance(p, str) for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("entity", "expected"),
+    [
+        pytest.param(
+            {
+                "kind": "Component",
+                "metadata": {
+                    "name": "web",
+                    "annotations": {
+                        "backstage.io/kubernetes-namespace": "shop",
+                        "backstage.io/source-location": "url:https://github.com/acme/web.git",
+                    },
+                },
+                "spec": {"owner": "group:default/shop"},
+            },
+            (comp("web", "group:default/shop", namespace="shop", repository="acme/web"), []),
+            id="component",
+        ),
+        pytest.param(
+            {"kind": "Group", "metadata": {"name": "Payments"}, "spec": {"parent": 3}},
+            (
+                Group("payments", None, None),
+                ["Group payments: spec.parent is a number, not a string"],
+            ),
+            id="group-with-bad-parent",
+        ),
+        pytest.param({"kind": "System", "metadata": {"name": "s"}}, (None, []), id="other-kind"),
+        pytest.param([], (None, ["entity is a list, not a mapping"]), id="not-a-mapping"),
+    ],
+)
+def test_parse_entity(entity: object, expected: tuple[object, list[str]]) -> None:
+    assert parse_entity(entity) == expected

@@ -20,6 +20,7 @@ from tests.records import parse_samples
 from tests.test_service import free_port
 
 UP_GITHUB = (("kube_cluster", ""), ("source", "github"))
+UP_BACKSTAGE = (("kube_cluster", ""), ("source", "backstage"))
 
 
 def test_demo_once_prints_a_plausible_organisation(capsys: pytest.CaptureFixture[str]) -> None:
@@ -36,6 +37,7 @@ def test_demo_once_prints_a_plausible_organisation(capsys: pytest.CaptureFixture
         for s in families["adoption_collector_up"].samples
     }
     assert up == {
+        ("backstage", ""): 1.0,
         ("github", ""): 1.0,
         ("kubernetes", "prod-eu"): 1.0,
         ("kubernetes", "prod-us"): 1.0,
@@ -66,6 +68,10 @@ def test_demo_once_prints_a_plausible_organisation(capsys: pytest.CaptureFixture
         s.labels["kube_cluster"]: s.value for s in families["adoption_unowned_workloads"].samples
     }
     assert unowned == {"prod-eu": 3.0, "prod-us": 2.0}
+    # The Backstage catalog's team hierarchy: every team under a department.
+    parents = {s.labels["team"]: s.labels["parent"] for s in families["adoption_team_info"].samples}
+    assert {parents[team] for team in per_team} == {"commerce", "core", "customer", "data"}
+    assert {parents[d] for d in ("commerce", "core", "customer", "data")} == {""}
     active, adopted = int(value("adoption_active_teams")), int(value("adoption_adopted_teams"))
     assert f"# demo: {active} active teams, {adopted} adopted (adoption " in err
 
@@ -120,15 +126,18 @@ def test_demo_workdir_keeps_a_config_a_user_can_start_from(
     capsys.readouterr()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "adoption-state.db",
+        "backstage-token",
         "config.yaml",
         "github-token",
         "prod-eu.kubeconfig",
         "prod-us.kubeconfig",
     ]
-    token = tmp_path / "github-token"
-    assert stat.S_IMODE(token.stat().st_mode) == 0o600
-    github = yaml.safe_load((tmp_path / "config.yaml").read_text())["github"]
-    assert (github["token_file"], "token_env" in github) == (str(token), False)
+    raw = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    for section in ("github", "backstage"):
+        token = tmp_path / f"{section}-token"
+        assert stat.S_IMODE(token.stat().st_mode) == 0o600
+        found = raw[section]
+        assert (found["token_file"], "token_env" in found) == (str(token), False)
     assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
     assert (
         capsys.readouterr().out
@@ -165,8 +174,9 @@ def test_the_demo_hint_works_as_printed_from_another_shell(tmp_path: Path) -> No
             cwd="/",
         )
         assert copied.returncode == 0, copied.stderr
-        up = parse_samples(copied.stdout)["adoption_collector_up", UP_GITHUB]
-        assert up == 1.0
+        samples = parse_samples(copied.stdout)
+        assert samples["adoption_collector_up", UP_GITHUB] == 1.0
+        assert samples["adoption_collector_up", UP_BACKSTAGE] == 1.0
         demo.send_signal(signal.SIGTERM)
         assert demo.wait(15) == 0
     finally:

@@ -15,6 +15,7 @@ from collector import config
 from collector.adoption import Snapshot
 from collector.pipeline import Pipeline
 from collector.service import Service, listen_error
+from collector.simulator.backstage import BackstageSimulator
 from collector.simulator.github import GitHubSimulator
 from collector.simulator.kube import KubeSimulator
 from collector.simulator.org import GITHUB_ORG, build_organisation
@@ -22,6 +23,7 @@ from collector.state import StateStore
 
 DEMO_TOKEN = "demo-token-not-a-secret"
 DEMO_GITHUB_TOKEN = "demo-github-token-not-a-secret"
+DEMO_BACKSTAGE_TOKEN = "demo-backstage-token-not-a-secret"
 # The synthetic platform went live about eight months before today.
 DEMO_PLATFORM_AGE = dt.timedelta(days=240)
 
@@ -52,6 +54,15 @@ def command_line() -> str:
     return f"{sys.executable} -m collector"  # python -m collector, or a test
 
 
+def _secret_file(path: Path, token: str) -> str:
+    """`token` written to `path`, readable by its owner only."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    return str(path)
+
+
 def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
     """Serve the synthetic organisation on loopback and run the collector against it.
 
@@ -75,22 +86,22 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
             kubeconfigs[cluster] = str(kubeconfig)
         github_sim = stack.enter_context(GitHubSimulator(GITHUB_ORG, DEMO_GITHUB_TOKEN))
         org.load_github(github_sim)
+        backstage_sim = stack.enter_context(
+            BackstageSimulator(DEMO_BACKSTAGE_TOKEN, org.backstage_entities())
+        )
         raw = org.demo_config(
             kubeconfigs,
             state_path=str(Path(tmp) / "adoption-state.db"),
             listen=listen,
             launch_date=(now - DEMO_PLATFORM_AGE).date(),
             github_base_url=github_sim.base_url,
+            backstage_base_url=backstage_sim.base_url,
         )
-        # The config names a file, never the token, as a real deployment's would; a file
-        # (not the demo's own environment) lets a copy of the config work in another shell.
-        token_file = Path(tmp) / "github-token"
-        token_file.unlink(missing_ok=True)
-        descriptor = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            out.write(github_sim.token + "\n")
-        del raw["github"]["token_env"]
-        raw["github"]["token_file"] = str(token_file)
+        # The config names files, never the tokens, as a real deployment's would; files
+        # (not the demo's own environment) let a copy of the config work in another shell.
+        for section, token in (("github", github_sim.token), ("backstage", backstage_sim.token)):
+            raw[section]["token_file"] = _secret_file(Path(tmp) / f"{section}-token", token)
+            del raw[section]["token_env"]
         settings = config.parse(raw, "demo")
         config_path = Path(tmp) / "config.yaml"
         config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
@@ -115,6 +126,7 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
             f"demo: simulated GitHub organisation {GITHUB_ORG} "
             f"({github_sim.repo_count} repositories) at {github_sim.base_url}"
         )
+        print(f"demo: simulated Backstage catalog at {backstage_sim.base_url}")
         if workdir is not None:
             print(f"demo: kubeconfigs and config in {workdir}; try, while this runs:")
             print(f"  {command_line()} once --config {config_path}")

@@ -21,15 +21,22 @@ property. The repositories use a random generator of their own, so the
 Kubernetes side is the same with or without them; the few workloads in the
 `shared-apps` namespace carry no team and belong to one only through the
 catalog's `backstage.io/kubernetes-id`.
+
+Backstage: the catalog holds a Group per team under one of a few departments (the
+team hierarchy) and the Components of every repository's catalog-info.yaml as
+Backstage ingested them, those whose file has since broken included.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+import yaml
 
 from collector.simulator.github import CATALOG_PATH, GitHubSimulator
 from collector.simulator.kube import KubeSimulator
@@ -54,6 +61,8 @@ _SHADOW_TOOLS = ("kubectl", "kubectl", "terraform", "team-chart", "pulumi", "flu
 
 GITHUB_ORG = "acme"
 GITHUB_TOKEN_ENV = "ADOPTION_DEMO_GITHUB_TOKEN"
+BACKSTAGE_TOKEN_ENV = "ADOPTION_DEMO_BACKSTAGE_TOKEN"
+DEPARTMENTS = ("commerce", "core", "customer", "data")
 SERVICE_TEMPLATE = f"{GITHUB_ORG}/service-template"
 SOURCE_TEMPLATE = "template:default/service"
 DEPLOY_WORKFLOW = f"{GITHUB_ORG}/platform-workflows/.github/workflows/deploy.yml"
@@ -153,6 +162,33 @@ class Organisation:
                 owner_references=w.owner_references,
             )
 
+    def backstage_entities(self) -> list[dict[str, Any]]:
+        """The Backstage catalog: Groups (each team under a department) and Components."""
+        entities: list[dict[str, Any]] = [
+            _entity("Group", name, {"type": "department", "children": []}) for name in DEPARTMENTS
+        ]
+        for team in self.teams:
+            department = DEPARTMENTS[zlib.crc32(team.name.encode()) % len(DEPARTMENTS)]
+            spec = {
+                "type": "team",
+                "parent": department,
+                "children": [],
+                "profile": {"displayName": f"{team.name.capitalize()} Team"},
+            }
+            entities.append(_entity("Group", team.name, spec))
+        for repo in self.repositories:
+            text = repo.files.get(CATALOG_PATH)
+            try:
+                docs = list(yaml.safe_load_all(text)) if isinstance(text, str) else []
+            except yaml.YAMLError:
+                docs = []
+            found = [d for d in docs if isinstance(d, dict) and d.get("kind") == "Component"]
+            if not found and text is not None and repo.team is not None and not repo.archived:
+                # The file broke after Backstage ingested it: the catalog still knows it.
+                found = [yaml.safe_load(_component(repo.name.rpartition("/")[2], repo.team))]
+            entities.extend(d for d in found if isinstance(d.get("metadata"), dict))
+        return entities
+
     def load_github(self, sim: GitHubSimulator) -> None:
         """Add the repositories, oldest first, so GitHub ids increase with creation."""
         for repo in self.repositories:
@@ -173,10 +209,13 @@ class Organisation:
         listen: str,
         launch_date: dt.date,
         github_base_url: str | None = None,
+        *,
+        backstage_base_url: str | None = None,
     ) -> dict[str, Any]:
         """The raw config (as YAML would load it) whose golden paths match this organisation.
 
-        With `github_base_url`, GitHub too: the token comes from $ADOPTION_DEMO_GITHUB_TOKEN.
+        With `github_base_url`, GitHub too: the token comes from $ADOPTION_DEMO_GITHUB_TOKEN;
+        with `backstage_base_url`, Backstage: from $ADOPTION_DEMO_BACKSTAGE_TOKEN.
         """
         service_chart = {
             "labels": {
@@ -228,6 +267,13 @@ class Organisation:
             ordered[key] = value
             if key == "kubernetes":
                 ordered["github"] = github
+                if backstage_base_url is not None:
+                    ordered["backstage"] = {
+                        "base_url": backstage_base_url,
+                        "token_env": BACKSTAGE_TOKEN_ENV,
+                        "interval": "1m",
+                        "page_size": 50,
+                    }
         return ordered
 
 
@@ -648,6 +694,15 @@ metadata:
   lifecycle: production
   owner: {owner}
 """
+
+
+def _entity(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": spec,
+    }
 
 
 def _second_entity(kind: str, name: str, owner: str) -> str:

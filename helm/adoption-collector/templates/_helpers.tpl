@@ -183,6 +183,20 @@ Secret).
 {{- if or .Values.github.token.value .Values.github.app.privateKey }}true{{ end -}}
 {{- end -}}
 
+{{/*
+Whether the chart passes a Backstage token: "true" or "" (none).
+*/}}
+{{- define "adoption-collector.backstageToken" -}}
+{{- if and .Values.backstage.token.existingSecret .Values.backstage.token.value -}}
+{{- fail "backstage.token: set either existingSecret or value, not both" -}}
+{{- end -}}
+{{- if or .Values.backstage.token.existingSecret .Values.backstage.token.value }}true{{ end -}}
+{{- end -}}
+
+{{- define "adoption-collector.backstageSecretName" -}}
+{{- printf "%s-backstage" (include "adoption-collector.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "adoption-collector.githubSecretName" -}}
 {{- printf "%s-github" (include "adoption-collector.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -256,6 +270,28 @@ the collector validates the result at start (and `adoption-collector check-confi
 {{- end -}}
 {{- /* No organisation: the GitHub source is off, so its defaults stay out of the file. */ -}}
 {{- $_ = unset $config "github" -}}
+{{- end -}}
+
+{{- $backstageToken := include "adoption-collector.backstageToken" . -}}
+{{- $backstage := deepCopy (get $config "backstage" | default dict) -}}
+{{- if $backstage.base_url -}}
+{{- if $backstageToken -}}
+{{- range list "token_env" "token_file" -}}
+{{- if hasKey $backstage . -}}
+{{- fail (printf "config.backstage.%s conflicts with backstage.token; the collector takes exactly one" .) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ = set $backstage "token_env" "BACKSTAGE_TOKEN" -}}
+{{- else if not (or $backstage.token_env $backstage.token_file) -}}
+{{- fail "config.backstage.base_url is set but no token: set backstage.token (existingSecret or value)" -}}
+{{- end -}}
+{{- $_ = set $config "backstage" $backstage -}}
+{{- else -}}
+{{- if $backstageToken -}}
+{{- fail "backstage.token is set but config.backstage.base_url is not; set the URL to enable the Backstage source" -}}
+{{- end -}}
+{{- /* No URL: the Backstage source is off, so its defaults stay out of the file. */ -}}
+{{- $_ = unset $config "backstage" -}}
 {{- end -}}
 
 {{- toYaml $config -}}
