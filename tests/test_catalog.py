@@ -425,6 +425,13 @@ SELECTOR_CASES = [
     ("app=web", {"app": "api"}, False),
     ("app=web", {}, False),
     ("app==web", {"app": "web"}, True),
+    # Label values are case-sensitive, as in Kubernetes.
+    ("app=Web", {"app": "Web"}, True),
+    ("app=Web", {"app": "web"}, False),
+    ("app=web", {"app": "Web"}, False),
+    ("app!=Web", {"app": "web"}, True),
+    ("tier in (Gold)", {"tier": "gold"}, False),
+    ("tier notin (Gold)", {"tier": "gold"}, True),
     ("app!=web", {"app": "api"}, True),
     ("app!=web", {}, True),  # as in Kubernetes: absent is not equal
     ("app!=web", {"app": "web"}, False),
@@ -527,6 +534,21 @@ def links(*components: Component) -> Links:
         ),
         pytest.param(
             (comp("web", selector="tier in (gold)"),), {"tier": "gold"}, "web", id="unindexed"
+        ),
+        pytest.param(
+            (comp("web", selector="app=Web"),), {"app": "Web"}, "web", id="selector-same-case"
+        ),
+        pytest.param(
+            (comp("web", selector="app=Web"),), {"app": "web"}, None, id="selector-case-sensitive"
+        ),
+        pytest.param(
+            (comp("web", selector="app=web"),), {"app": "WEB"}, None, id="label-case-sensitive"
+        ),
+        pytest.param(
+            (comp("web", selector="tier in (Gold)"),),
+            {"tier": "gold"},
+            None,
+            id="unindexed-case-sensitive",
         ),
         pytest.param((comp("web", selector=" "),), {KID: "web"}, "web", id="blank-selector"),
         pytest.param(
