@@ -442,9 +442,16 @@ def _blob_text(blob: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if blob.get("isBinary"):
         return None, "binary file, not parsed"
     if blob.get("isTruncated"):
-        # GitHub's GraphQL API returns the first 512,000 bytes of a blob's text, no more.
+        # GitHub's GraphQL API returns the first 512,000 bytes of a blob's text, no more
+        # (undocumented): what it returned says where it cut, whatever the limit now is.
         whole = f"{size:,} bytes, " if isinstance(size, int) else ""
-        return None, f"{whole}truncated by GitHub at 512,000 bytes, not parsed"
+        text = blob.get("text")
+        cut = (
+            f" at {len(text.encode('utf-8', 'surrogatepass')):,} bytes"
+            if isinstance(text, str)
+            else ""
+        )
+        return None, f"{whole}truncated by GitHub{cut}, not parsed"
     if isinstance(size, int) and size > catalog.MAX_FILE_BYTES:
         return None, "larger than 1 MiB, not parsed"
     text = blob.get("text")

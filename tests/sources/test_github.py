@@ -16,7 +16,7 @@ from collector import config
 from collector.model import Component, Repository
 from collector.simulator.github import GitHubSimulator
 from collector.sources import PollError
-from collector.sources.github import GitHubSource
+from collector.sources.github import GitHubSource, _blob_text
 from tests.conftest import CANARY
 
 TOKEN = CANARY
@@ -612,3 +612,39 @@ def test_rate_limit_budget_of_a_2000_repository_organisation(
     assert len(source.poll().repositories) == 2000
     assert len(sim.requests) <= 25
     assert sim.points_used("core") + sim.points_used("graphql") == points_before
+
+
+@pytest.mark.parametrize(
+    ("blob", "expected"),
+    [
+        ({"byteSize": 3, "isBinary": False, "isTruncated": False, "text": "a:1"}, ("a:1", None)),
+        (
+            {"byteSize": 600_000, "isBinary": False, "isTruncated": True, "text": "é" * 250_000},
+            (None, "600,000 bytes, truncated by GitHub at 500,000 bytes, not parsed"),
+        ),
+        (
+            {"byteSize": 600_000, "isTruncated": True, "text": None},
+            (None, "600,000 bytes, truncated by GitHub, not parsed"),
+        ),
+        ({"isTruncated": True}, (None, "truncated by GitHub, not parsed")),
+        (
+            {"byteSize": 2 * 1024 * 1024, "isTruncated": False, "text": "x"},
+            (None, "larger than 1 MiB, not parsed"),
+        ),
+        ({"byteSize": 5, "isBinary": True, "text": None}, (None, "binary file, not parsed")),
+        ({"byteSize": 5}, (None, "no text in the answer")),
+    ],
+    ids=[
+        "text",
+        "truncated",
+        "truncated-no-text",
+        "truncated-no-size",
+        "over-1-mib",
+        "binary",
+        "no-text",
+    ],
+)
+def test_what_a_blob_says_about_its_text(
+    blob: dict[str, object], expected: tuple[str | None, str | None]
+) -> None:
+    assert _blob_text(blob) == expected
