@@ -24,7 +24,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from pathlib import Path
 from urllib.parse import quote
@@ -36,6 +35,7 @@ from benchmarks.report import Figure
 from collector import exporter
 from collector.pipeline import Pipeline
 from collector.service import Service
+from collector.simulator.loopback import Handler, Loopback
 
 SCRAPERS = 20
 # Each scraper scrapes ten times a second: 200 scrapes a second in all, 150 times what
@@ -51,33 +51,28 @@ SCRAPE_HEADERS = {
 }
 
 
-class _FreshHandler(BaseHTTPRequestHandler):
-    server: _FreshServer
-    protocol_version = "HTTP/1.1"
+class FreshServer(Loopback):
+    """Renders the exposition on every scrape, as an exporter computing on scrape does, on
+    the simulators' loopback server: kept-alive connections without Nagle's delay (the
+    headers and body are two writes), and a stop that cuts them."""
 
-    def do_GET(self) -> None:
-        # The collector's own status series (a few dozen of ~10,000 lines) are left out:
-        # the pipeline keeps them to itself.
-        body = exporter.render(self.server.pipeline.snapshot, ())
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", exporter.CONTENT_TYPE)
-        if "gzip" in self.headers.get("Accept-Encoding", ""):
-            body = gzip.compress(body)
-            self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class _FreshServer(ThreadingHTTPServer):
-    daemon_threads = True
+    thread_name = "fresh-metrics"
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        super().__init__(("127.0.0.1", 0), _FreshHandler)
+
+    def handle(self, h: Handler) -> None:
+        # The collector's own status series (a few dozen of ~10,000 lines) are left out:
+        # the pipeline keeps them to itself.
+        body = exporter.render(self.pipeline.snapshot, ())
+        h.send_response(HTTPStatus.OK)
+        h.send_header("Content-Type", exporter.CONTENT_TYPE)
+        if "gzip" in h.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            h.send_header("Content-Encoding", "gzip")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
 
 
 def _first_poll(pipeline: Pipeline, timeout: float = 1800.0) -> None:
@@ -105,8 +100,7 @@ def serve(conn: Connection, kubeconfig: str, state_path: str) -> None:
     "poll" until "stop"."""
     pipeline = make_pipeline({BIG: kubeconfig}, Path(state_path))
     service = Service(pipeline, "127.0.0.1", 0)
-    fresh = _FreshServer(pipeline)
-    threading.Thread(target=fresh.serve_forever, daemon=True).start()
+    fresh = FreshServer(pipeline).start()
     service.start()
     try:
         _first_poll(pipeline)
@@ -114,7 +108,7 @@ def serve(conn: Connection, kubeconfig: str, state_path: str) -> None:
         conn.send(
             {
                 "prerendered": service.server.server_address[1],
-                "fresh": fresh.server_address[1],
+                "fresh": fresh.port,
                 "bytes": len(pipeline.exposition.latest),
                 "gzipped": len(gzip.compress(pipeline.exposition.latest)),
                 "teams": snapshot.active_teams if snapshot is not None else 0,
@@ -124,8 +118,7 @@ def serve(conn: Connection, kubeconfig: str, state_path: str) -> None:
         while conn.recv() == "poll":
             conn.send(timed_cycle(pipeline))
     finally:
-        fresh.shutdown()
-        fresh.server_close()
+        fresh.stop()
         service.stop()
 
 

@@ -7,8 +7,9 @@ nothing to recompute); `summarise_repositories()` does the same for GitHub and
 `compute()` merges the summaries with the durable history into a `Snapshot`.
 
 Cardinality: at most `limits.max_teams` teams keep their own `team` label
-(`kept_teams()`); the others are folded into `team="_other"`, and only the kept
-teams' evidence reaches the durable history. The adoption figures themselves
+(`kept_teams()`, ranked once per publish by `choose_kept_teams()`); the others are
+folded into `team="_other"`, and only the kept teams' evidence reaches the durable
+history. The adoption figures themselves
 (active, adopted, the ratios) always count every real team: folding is a matter
 of series, not of what is measured.
 """
@@ -413,32 +414,45 @@ def build_links(
     return catalog.Links(entries)
 
 
+def choose_kept_teams(
+    summaries: Sequence[ClusterSummary],
+    repos: RepositorySummary | None,
+    history: Mapping[str, TeamTimes],
+    settings: Settings,
+) -> Collection[str]:
+    """The teams of one publish that keep their own label (`kept_teams()` over every team
+    it knows: by evidence, by workloads, by repositories, by the history before the
+    write). Ranked once per publish, before the write, and handed to both
+    `merge_evidence()` and `compute()`: the write only adds kept teams to the history,
+    which moves none of them down, so the ranking after it would choose the same."""
+    teams = set(history)
+    for summary in summaries:
+        teams.update(summary.first_seen, summary.first_deploy)
+        teams.update(team for team, _, _ in summary.team_tools)
+    if repos is not None:
+        teams.update(repos.first_seen)
+        teams.update(team for team, _ in repos.team_repos)
+    return kept_teams(teams, history, lambda team: _first_seen(team, summaries, repos), settings)
+
+
 def merge_evidence(
     summaries: Iterable[ClusterSummary],
     repos: RepositorySummary | None = None,
     history: Mapping[str, TeamTimes] | None = None,
     settings: Settings | None = None,
+    *,
+    keep: Collection[str] | None = None,
 ) -> tuple[dict[str, Evidence], dict[str, Evidence]]:
     """Earliest first-seen and first-deploy times per team across clusters and
     repositories, each with the object that showed it, for the state store.
 
-    With `settings` (and the `history` before this poll), only the teams that keep
-    their own label (`kept_teams()`) are returned: a flood of teams never reaches the
-    state file, and the teams that do are exactly those `compute()` keeps after the
-    write, since being in the history only ever moves a team up the ranking."""
+    Only the teams in `keep` are returned (with `settings` and the `history` before
+    this poll instead, `choose_kept_teams()`'s; with neither, every team): a flood
+    of teams never reaches the state file."""
     summaries = list(summaries)
-    keep: Collection[str] | None = None
-    if settings is not None:
+    if keep is None and settings is not None:
         # Chosen before merging, so a flood of teams is never copied into merged maps.
-        history = history or {}
-        teams = set(history)
-        for summary in summaries:
-            teams.update(summary.first_seen, summary.first_deploy)
-        if repos is not None:
-            teams.update(repos.first_seen)
-        keep = kept_teams(
-            teams, history, lambda team: _first_seen(team, summaries, repos), settings
-        )
+        keep = choose_kept_teams(summaries, repos, history or {}, settings)
     first_seen, first_deploy = _Earliest(), _Earliest()
     if repos is not None:
         for team, (when, by) in repos.first_seen.items():
@@ -520,7 +534,11 @@ def compute(
     settings: Settings,
     now: float,
     repos: RepositorySummary | None = None,
+    *,
+    keep: Collection[str] | None = None,
 ) -> Snapshot:
+    """The figures of one publish. `keep`: the teams that keep their own label, as
+    `choose_kept_teams()` chose them for this publish; ranked here when not given."""
     summaries = list(summaries)
     normalise = ownership.normalise_team
     mandated = {t for t in map(normalise, settings.teams.mandated) if t}
@@ -556,9 +574,8 @@ def compute(
     team_repos = repos.team_repos if repos is not None else {}
     candidates.update(team for team, _ in team_repos)
     candidates.update(history)
-    keep = kept_teams(
-        candidates, history, lambda team: _first_seen(team, summaries, repos), settings
-    )
+    if keep is None:
+        keep = choose_kept_teams(summaries, repos, history, settings)
 
     figures = [
         TeamFigures(t, golden[t], shadow[t], t in mandated)
@@ -612,7 +629,8 @@ def compute(
         has_workloads=bool(summaries),
         repos=_fold(team_repos, keep) if repos is not None else None,
         unowned_repos=repos.unowned if repos is not None else None,
-        dropped_teams=len(candidates) - len(keep),
+        # `keep` may name teams with no series (a namespace's evidence, say).
+        dropped_teams=sum(1 for team in candidates if team not in keep),
     )
 
 

@@ -21,6 +21,7 @@ import yaml
 
 from collector.model import Component, Group
 from collector.ownership import normalise_team
+from collector.yamlproblem import yaml_problem
 
 __all__ = [
     "KUBERNETES_ID_LABEL",
@@ -101,15 +102,7 @@ def _documents(text: str, problems: list[str], limit: int, too_many: str) -> Ite
     # Not only YAMLError: constructors raise ValueError for dates such as
     # 2024-13-45 and encoding raises on lone surrogates; none may escape.
     except Exception as exc:
-        problems.append(_yaml_problem(exc))
-
-
-def _yaml_problem(exc: Exception) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    # One line: a ReaderError's text goes on with `in "<unicode string>"...`.
-    problem = getattr(exc, "problem", None) or str(exc).partition("\n")[0] or type(exc).__name__
-    where = "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}: "
-    return f"not valid YAML: {where}{_clip(problem)}"
+        problems.append(yaml_problem(exc, whole=""))  # the caller names the file
 
 
 def _clip(text: str, limit: int = 120) -> str:

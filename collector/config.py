@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from collector.yamlproblem import yaml_problem
+
 DEFAULT_PORT = 9853
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -600,23 +602,10 @@ def read_yaml(path: str | Path) -> object:
         raise ConfigError(source, [f"(file): not UTF-8 text (byte {exc.start})"]) from None
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    # YAMLError; RecursionError, as PyYAML builds nested nodes recursively; ValueError for
+    # a scalar that resolves but cannot build, e.g. 2024-13-45.
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
         raise ConfigError(source, [yaml_problem(exc)]) from None
-    except RecursionError:  # PyYAML builds nested nodes recursively
-        raise ConfigError(source, ["(file): nested too deeply to read"]) from None
-    except ValueError as exc:  # a scalar YAML resolves but cannot build, e.g. 2024-13-45
-        raise ConfigError(source, [f"(file): not valid YAML: {exc}"]) from None
-
-
-def yaml_problem(exc: yaml.YAMLError) -> str:
-    """Where and what, never PyYAML's whole message: that quotes the line in error, which
-    may hold a secret pasted where a file name or a hash belongs."""
-    mark = getattr(exc, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-    what = ", ".join(
-        str(part) for part in (getattr(exc, "context", None), getattr(exc, "problem", None)) if part
-    )
-    return f"{where}: not valid YAML: {what or 'cannot parse'}"
 
 
 # --- The web-config file -------------------------------------------------------------------

@@ -410,9 +410,11 @@ class Pipeline:
             summaries = list(self._summaries.values())
             statuses = list(self._statuses.values())
             published = frozenset(self._statuses)
-            first_seen, first_deploy = adoption.merge_evidence(
+            # Ranked once: the write and the figures fold the same teams.
+            keep = adoption.choose_kept_teams(
                 summaries, self._repos, self.state.history, self.settings
             )
+            first_seen, first_deploy = adoption.merge_evidence(summaries, self._repos, keep=keep)
             try:
                 history = self.state.record(first_seen, first_deploy)
             except StateError as exc:
@@ -421,7 +423,7 @@ class Pipeline:
                 history = self.state.history
             now = self.clock()
             snapshot = (
-                adoption.compute(summaries, history, self.settings, now, self._repos)
+                adoption.compute(summaries, history, self.settings, now, self._repos, keep=keep)
                 if summaries or self._repos is not None
                 else None
             )

@@ -8,14 +8,28 @@ through a new error path is caught by whichever test happens to take that path.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from collector.simulator.kube import KubeSimulator
+
+# Hypothesis explores new input on every run of a developer's, but CI (CI=true, as it runs
+# .ci/run) replays the same examples each time, so a landing never fails on an input no one
+# saw before; HYPOTHESIS_PROFILE picks either. Loaded here, before any test module makes
+# its settings, so every Hypothesis test inherits it. No example database: it would be
+# written into the checkout.
+settings.register_profile("explore", database=None, print_blob=True)
+# No deadline in CI either: a shared 2-core machine makes timings noise, not failures.
+settings.register_profile("ci", derandomize=True, deadline=None, database=None, print_blob=True)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "explore")
+)
 
 # A fixed prefix keeps a leak recognisable in any output; the random part makes sure no
 # fixture or expected text can contain it by accident.

@@ -8,6 +8,7 @@ from collector import adoption, explain, rules
 from collector.config import Settings
 from collector.model import (
     ClusterObservation,
+    DeployTool,
     GitHubObservation,
     Namespace,
     Path,
@@ -101,10 +102,19 @@ def test_excluded_namespaces_are_not_tracked() -> None:
     snap = compute(
         settings(),
         [ns("kube-system", team="platform"), ns("pay", team="payments")],
-        [wl("kube-system", "coredns"), wl("pay", "api")],
+        [
+            wl("kube-system", "coredns", manager="kubectl"),
+            wl("kube-system", "proxy", labels=GOLDEN),
+            wl("pay", "api", manager="helm"),
+        ],
     )
     assert [t.team for t in snap.teams] == ["payments"]
     assert [h.team for h in snap.history] == ["payments"]
+    # Not as unowned workloads either, nor in any other count.
+    assert snap.workloads == {("c1", Path.GOLDEN): 0, ("c1", Path.SHADOW): 1}
+    assert snap.unowned == {"c1": 0}
+    assert snap.golden_paths == {"service-chart": 0}
+    assert {tool.value: n for tool, n in snap.tools.items() if n} == {"helm": 1}
 
 
 def test_include_namespaces_glob() -> None:
@@ -273,6 +283,73 @@ def test_deploy_tools_are_all_present() -> None:
         "other": 0,
         "unknown": 0,
     }
+
+
+def test_deploy_tools_count_unowned_workloads_too() -> None:
+    # The tool metric counts every tracked workload; team_tools only owned ones.
+    snap = compute(
+        settings(),
+        [ns("pay", team="payments"), ns("misc")],
+        [
+            wl("pay", "a", manager="helm"),
+            wl("pay", "b", manager="kubectl", labels=GOLDEN),
+            wl("misc", "c", manager="helm"),
+            wl("misc", "d", manager="terraform"),
+            wl("misc", "e"),
+        ],
+    )
+    assert {tool.value: n for tool, n in snap.tools.items() if n} == {
+        "helm": 2,
+        "kubectl": 1,
+        "terraform": 1,
+        "unknown": 1,
+    }
+    assert snap.team_tools == {
+        ("payments", Path.SHADOW, DeployTool.HELM): 1,
+        ("payments", Path.GOLDEN, DeployTool.KUBECTL): 1,
+    }
+    assert snap.unowned == {"c1": 3}
+
+
+@pytest.mark.parametrize("eu_first", [True, False], ids=["eu-first", "us-first"])
+@pytest.mark.parametrize("with_settings", [False, True], ids=["all-teams", "kept-teams"])
+def test_merge_evidence_keeps_the_earliest_across_clusters(
+    eu_first: bool, with_settings: bool
+) -> None:
+    # The state store only ever moves times earlier: a later time written here on the
+    # first poll would never be corrected.
+    cfg = settings()
+    eu = summarise(
+        cfg,
+        [ns("pay", created="2026-03-10", team="payments")],
+        [wl("pay", "a", created="2026-05-01", labels=GOLDEN)],
+        "eu",
+    )
+    us = summarise(
+        cfg,
+        [ns("pay", created="2026-03-20", team="payments")],
+        [wl("pay", "b", created="2026-04-10", labels=GOLDEN)],
+        "us",
+    )
+    summaries = [eu, us] if eu_first else [us, eu]
+    seen, deploy = adoption.merge_evidence(summaries, settings=cfg if with_settings else None)
+    assert seen == {"payments": Evidence(ts("2026-03-10"), "namespace:eu/pay")}
+    assert deploy == {"payments": Evidence(ts("2026-04-10"), "workload:us/pay/Deployment/b")}
+
+
+def test_merge_evidence_takes_a_repository_older_than_every_cluster() -> None:
+    cfg = settings()
+    cluster = summarise(cfg, [ns("pay", created="2026-03-10", team="payments")], [])
+    observation = GitHubObservation(
+        "acme",
+        (
+            repo("acme/new", created="2026-04-05", property_team="payments"),
+            repo("acme/old", created="2026-01-05", property_team="payments"),
+        ),
+    )
+    repos = adoption.summarise_repositories(observation, rules.RepositoryMatcher(()))
+    seen, _ = adoption.merge_evidence([cluster], repos)
+    assert seen == {"payments": Evidence(ts("2026-01-05"), "repository:acme/old")}
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -201,12 +203,12 @@ def test_invalid_yaml_keeps_earlier_documents() -> None:
     problem = UNCLOSED.format("]", "<document start>")
     assert parse_catalog_info(text) == (
         (comp("a"),),
-        [f"not valid YAML: line 7, column 1: {problem}"],
+        [f"line 7, column 1: not valid YAML: while parsing a flow sequence, {problem}"],
     )
     problem = UNCLOSED.format("}", "<stream end>")
     assert parse_workflow("jobs:\n  a: {uses: o/r/.github/workflows/a.yml@v1\n") == (
         (),
-        [f"not valid YAML: line 3, column 1: {problem}"],
+        [f"line 3, column 1: not valid YAML: while parsing a flow mapping, {problem}"],
     )
 
 
@@ -291,7 +293,7 @@ def test_hostile_yaml_never_raises(text: str) -> None:
     for components, problems in (parse_catalog_info(text), parse_workflow(text)):
         assert components == ()
         assert len(problems) == 1
-        assert problems[0].startswith("not valid YAML: ")
+        assert re.match(r"(line \d+, column \d+: )?not valid YAML: ", problems[0])
         assert len(problems[0]) < 200
         assert "\n" not in problems[0]
 
@@ -429,6 +431,13 @@ SELECTOR_CASES = [
     ("app=web", {"app": "api"}, False),
     ("app=web", {}, False),
     ("app==web", {"app": "web"}, True),
+    # Label values are case-sensitive, as in Kubernetes.
+    ("app=Web", {"app": "Web"}, True),
+    ("app=Web", {"app": "web"}, False),
+    ("app=web", {"app": "Web"}, False),
+    ("app!=Web", {"app": "web"}, True),
+    ("tier in (Gold)", {"tier": "gold"}, False),
+    ("tier notin (Gold)", {"tier": "gold"}, True),
     ("app!=web", {"app": "api"}, True),
     ("app!=web", {}, True),  # as in Kubernetes: absent is not equal
     ("app!=web", {"app": "web"}, False),
@@ -531,6 +540,21 @@ def links(*components: Component) -> Links:
         ),
         pytest.param(
             (comp("web", selector="tier in (gold)"),), {"tier": "gold"}, "web", id="unindexed"
+        ),
+        pytest.param(
+            (comp("web", selector="app=Web"),), {"app": "Web"}, "web", id="selector-same-case"
+        ),
+        pytest.param(
+            (comp("web", selector="app=Web"),), {"app": "web"}, None, id="selector-case-sensitive"
+        ),
+        pytest.param(
+            (comp("web", selector="app=web"),), {"app": "WEB"}, None, id="label-case-sensitive"
+        ),
+        pytest.param(
+            (comp("web", selector="tier in (Gold)"),),
+            {"tier": "gold"},
+            None,
+            id="unindexed-case-sensitive",
         ),
         pytest.param((comp("web", selector=" "),), {KID: "web"}, "web", id="blank-selector"),
         pytest.param(

@@ -29,15 +29,13 @@ from collector.simulator.org import (
     TEAM_PROPERTY,
     build_organisation,
 )
+from collector.sources.github import DETAILS_QUERY
 from tests.conftest import CANARY
 
 TOKEN = CANARY
 T0 = dt.datetime(2024, 3, 1, 10, 0, tzinfo=dt.UTC)
 LIST = {"type": "all", "sort": "created", "direction": "asc", "per_page": "100", "page": "1"}
-QUERY = """query RepositoryDetails($ids: [ID!]!) {
-  rateLimit { cost remaining limit resetAt }
-  nodes(ids: $ids) { ... on Repository { id } }
-}"""
+QUERY = DETAILS_QUERY  # the collector's own, which the simulator answers by GitHub's schema
 CATALOG = "apiVersion: backstage.io/v1alpha1\nkind: Component\n"
 DEPLOY = f"jobs:\n  deploy:\n    uses: {DEPLOY_WORKFLOW}@v2\n"
 NOW = dt.datetime(2026, 9, 15, 10, 0, tzinfo=dt.UTC)
@@ -244,9 +242,15 @@ def test_rate_limit_headers_budgets_and_exhaustion(sim: GitHubSimulator, gh: git
     assert (sim.points_used("core"), sim.points_used("graphql")) == (2, 1)
     assert sim.requests[-1] == RequestRecord("GET", "/orgs/acme/repos", LIST, 403, "core", 0)
 
+    # GraphQL's spent budget is a 200 with an error, as GitHub answers it
     sim.set_rate_limit("graphql", remaining=0)
-    with pytest.raises(github.RateLimitExceededException):
-        graphql(gh, [])
+    headers, data = graphql(gh, [])
+    assert data == {
+        "errors": [
+            {"type": "RATE_LIMITED", "message": "API rate limit exceeded for installation ID 1."}
+        ]
+    }
+    assert headers["x-ratelimit-remaining"] == "0"
     # at the reset moment the budget refills for another hour
     sim.set_rate_limit("core", remaining=0, limit=1000, reset=time.time() - 1)
     headers, _ = list_repos(gh)
@@ -406,6 +410,7 @@ def test_graphql_answers_every_shape(sim: GitHubSimulator, gh: github.Github) ->
         {
             "type": "NOT_FOUND",
             "path": ["nodes", 3],
+            "locations": [{"line": 3, "column": 3}],
             "message": "Could not resolve to a node with the global id of 'R_nope'",
         }
     ]
@@ -418,19 +423,40 @@ def test_graphql_limits_errors_and_changes(sim: GitHubSimulator, gh: github.Gith
     api, web = sim.node_id_of("api"), sim.node_id_of("web")
     _, too_many = graphql(gh, [api] * 101)
     assert too_many == {
+        "data": None,
         "errors": [
-            {"message": "Requested 101 nodes, which exceeds the limit of 100 ids for nodes(ids:)"}
-        ]
+            {
+                "message": (
+                    "Requested 101 nodes, which exceeds the limit of 100 ids for nodes(ids:)"
+                ),
+                "locations": [{"line": 3, "column": 3}],
+                "path": ["nodes"],
+            }
+        ],
     }
     _, other = graphql(gh, [api], query="query Viewer { viewer { login } }")
-    assert other == {"errors": [{"message": "unsupported by the simulator"}]}
+    assert other == {
+        "data": None,
+        "errors": [
+            {
+                "message": "Query.viewer is unsupported by the simulator",
+                "locations": [{"line": 1, "column": 16}],
+                "path": ["viewer"],
+            }
+        ],
+    }
     assert sim.points_used("graphql") == 2
 
     sim.add_graphql_error("web", "Something went wrong", type="INTERNAL")
     _, data = graphql(gh, [api, web])
     assert data["data"]["nodes"][1] is None
     assert data["errors"] == [
-        {"type": "INTERNAL", "path": ["nodes", 1], "message": "Something went wrong"}
+        {
+            "type": "INTERNAL",
+            "path": ["nodes", 1],
+            "locations": [{"line": 3, "column": 3}],
+            "message": "Something went wrong",
+        }
     ]
     _, data = graphql(gh, [web])
     assert "errors" not in data
@@ -756,3 +782,87 @@ def test_demo_writes_a_github_config_that_loads(
         str(tmp_path / "github-token"),
     )
     assert settings.github.base_url.startswith("http://127.0.0.1:")
+
+
+def test_graphql_refuses_what_githubs_schema_refuses(
+    sim: GitHubSimulator, gh: github.Github
+) -> None:
+    sim.add_repo("api", created=days(0))
+    api = sim.node_id_of("api")
+    misspelt = QUERY.replace("isTruncated", "isTrunc", 1)
+    _, data = graphql(gh, [api], query=misspelt)
+    line = misspelt.splitlines().index(next(x for x in misspelt.splitlines() if "isTrunc " in x))
+    column = misspelt.splitlines()[line].index("isTrunc ") + 1
+    assert data == {
+        "errors": [
+            {
+                "message": "Cannot query field 'isTrunc' on type 'Blob'.",
+                "locations": [{"line": line + 1, "column": column}],
+            }
+        ]
+    }
+    # A String where GitHub's schema wants [ID!]!, and a variable the query never declared.
+    _, data = graphql(gh, [api], query="query Q($ids: String!) { nodes(ids: $ids) { id } }")
+    assert [e["message"] for e in data["errors"]] == [
+        "Variable '$ids' of type 'String!' used in position expecting type '[ID!]!'."
+    ]
+    _, data = graphql(gh, [api], query="query Q { nodes(ids: $ids) { id } }")
+    assert [e["message"] for e in data["errors"]] == [
+        "Variable '$ids' is not defined by operation 'Q'."
+    ]
+    assert "data" not in data
+
+
+def test_graphql_answers_any_query_over_what_it_models(
+    sim: GitHubSimulator, gh: github.Github
+) -> None:
+    sim.add_repo(
+        "api",
+        created=days(0),
+        files={"catalog-info.yaml": CATALOG, ".github/workflows/ci/x.yml": "a"},
+    )
+    query = """query One($id: ID!) {
+      node(id: $id) {
+        __typename
+        ... on Repository {
+          name
+          head: object(expression: "HEAD:") { ... on Tree { entries { name path type } } }
+          nested: object(expression: "main:.github/workflows") {
+            ... on Tree { entries { name object { ... on Tree { entries { path } } } } }
+          }
+          elsewhere: object(expression: "v1:catalog-info.yaml") { id }
+        }
+      }
+    }"""
+    _, data = graphql(gh, [], query=query)  # sends $ids, not $id
+    assert [e["message"] for e in data["errors"]] == [
+        "Variable '$id' has invalid value: Expected a value of non-null type 'ID!' to be provided."
+    ]
+    _, data = gh.requester.requestJsonAndCheck(
+        "POST",
+        gh.requester.graphql_url,
+        input={"query": query, "variables": {"id": sim.node_id_of("api")}},
+    )
+    assert data == {
+        "data": {
+            "node": {
+                "__typename": "Repository",
+                "name": "api",
+                "head": {
+                    "entries": [
+                        {"name": ".github", "path": ".github", "type": "tree"},
+                        {"name": "catalog-info.yaml", "path": "catalog-info.yaml", "type": "blob"},
+                    ]
+                },
+                "nested": {
+                    "entries": [
+                        {
+                            "name": "ci",
+                            "object": {"entries": [{"path": ".github/workflows/ci/x.yml"}]},
+                        }
+                    ]
+                },
+                "elsewhere": None,  # a revision the repository does not have
+            }
+        }
+    }

@@ -18,6 +18,9 @@ KEYS = ("team", "owner")
         ("default/payments", "payments"),
         ("Group:payments", "payments"),
         ("group:payments", "payments"),
+        # A colon after the first slash is part of the name, not a kind separator.
+        ("default/team:x", "team:x"),
+        ("group:default/team:x", "team:x"),
         ("user:default/jane.doe", "jane.doe"),
         (" group : default / Payments ", "payments"),
         ("group:/payments", "payments"),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from collector import config
+from collector import adoption, config
 from collector.pipeline import Pipeline
 from collector.simulator.kube import KubeSimulator
 from collector.state import StateStore
@@ -241,3 +242,34 @@ def test_ready_only_once_the_first_figures_are_published(tmp_path: Path) -> None
             pipeline.close()
         assert ready_while_publishing == [False]
         assert pipeline.ready
+
+
+def test_the_max_teams_ranking_runs_once_per_publish(
+    tmp_path: Path, sim: KubeSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three teams (payments, billing, search) over a limit of two: every publish ranks
+    # them, and ranking a flood of teams is the costly part of a publish. The write to
+    # the history and the figures use the one ranking.
+    settings = config.load(write_config(tmp_path, {"prod-eu": sim}, limits={"max_teams": 2}))
+    pipeline = Pipeline(settings, StateStore(settings.state.path), clock=lambda: NOW)
+    rankings: list[frozenset[str]] = []
+    rank = adoption.kept_teams
+
+    def counted(teams: Collection[str], *args: Any) -> Collection[str]:
+        kept = rank(teams, *args)
+        rankings.append(frozenset(teams))
+        return kept
+
+    monkeypatch.setattr(adoption, "kept_teams", counted)
+    assert pipeline.poll_kubernetes() is True
+    assert rankings == [frozenset({"billing", "payments", "search"})]
+    pipeline.publish()
+    assert len(rankings) == 2
+    # billing is configured (mandated) and so kept; payments was seen before search.
+    assert sorted(pipeline.state.history) == ["billing", "payments"]
+    onboarded = [
+        line.partition("{")[2].partition("}")[0]
+        for line in pipeline.exposition.latest.decode().splitlines()
+        if line.startswith("adoption_team_onboarded_timestamp_seconds{")
+    ]
+    assert onboarded == ['team="billing"', 'team="payments"']

@@ -431,6 +431,11 @@ def test_deploy_tool_mapping(manager: str, expected: DeployTool) -> None:
             id="time-none-older-than-epoch",
         ),
         pytest.param(
+            [fm("kubectl", 0.0), fm("helm", None)],
+            DeployTool.KUBECTL,
+            id="time-none-older-than-epoch-listed-first",
+        ),
+        pytest.param(
             [fm("helm", 4.0), fm("kubectl", 4.0)],
             DeployTool.KUBECTL,
             id="tie-later-wins",
@@ -470,6 +475,9 @@ def test_deploy_tool_selection(managers: list[model.FieldManager], expected: Dep
         ("kube-system", ("*",), ("kube-system",), False),
         ("kube-public", ("*",), ("kube-*",), False),
         ("kubernetes-dashboard", ("*",), ("kube-*",), True),
+        ("my-kube-tools", ("*",), ("kube-*",), True),  # globs are anchored at the start
+        ("sandbox-team-a", ("team-*",), (), False),
+        ("team-a-tools", ("*",), ("*-tool",), True),  # and at the end
         ("team-a-prod", ("team-*",), (), True),
         ("shop", ("team-*",), (), False),
         ("team-a-dev", ("team-*",), ("*-dev",), False),

@@ -3,8 +3,9 @@
 Serves exactly the part of GitHub's API the collector's GitHub source
 (`collector/sources/github.py`) speaks: the organisation's repository list over
 REST with weak ETags, conditional requests and Link pagination; repository
-details over GraphQL (`query RepositoryDetails`, dispatched on its name, never
-parsed); custom property values; the GitHub App installation-token exchange;
+details over GraphQL (any query GitHub's published schema accepts, executed over
+the repositories, their files and the rate limit: `github_graphql`); custom
+property values; the GitHub App installation-token exchange;
 per-resource rate limits (`core` and `graphql`) with GitHub's headers; and
 injected faults. It is plain HTTP on loopback, github.com style (REST at `/`,
 GraphQL at `/graphql`) or Enterprise Server style (`/api/v3`, `/api/graphql`).
@@ -35,6 +36,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 
+from collector.simulator import github_graphql
+from collector.simulator.github_graphql import GitHubError
 from collector.simulator.loopback import Fault, Faults, Handler, Loopback, send_body
 
 MAX_LOGGED_REQUESTS = 100_000
@@ -45,9 +48,10 @@ DEFAULT_LIMIT = 5000
 RESET_WINDOW = 3600.0  # seconds; GitHub's primary budgets refill hourly
 TOKEN_LIFETIME = dt.timedelta(hours=1)
 MAX_JWT_LIFETIME = 600  # GitHub refuses app JWTs whose exp is over 10 minutes after iat
-# GitHub does not document where GraphQL stops returning a blob's whole text; the
-# simulator truncates above this (per instance: `GitHubSimulator.blob_text_limit`).
-BLOB_TEXT_LIMIT = 512 * 1024
+# GitHub does not document where GraphQL stops returning a blob's whole text; it has
+# been seen to cut `Blob.text` at exactly 512,000 bytes and say `isTruncated: true`
+# (per instance: `GitHubSimulator.blob_text_limit`).
+BLOB_TEXT_LIMIT = 512_000
 
 CORE, GRAPHQL = "core", "graphql"
 CATALOG_PATH = "catalog-info.yaml"
@@ -59,7 +63,6 @@ SECONDARY_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
 JWT_MESSAGE = "A JSON web token could not be decoded"
-_OPERATION = re.compile(r"^\s*query\s+RepositoryDetails\s*\(")
 _ACCESS_TOKENS = re.compile(r"^/app/installations/(?P<id>[^/]+)/access_tokens$")
 _TOKEN_CHARS = string.ascii_letters + string.digits
 
@@ -113,10 +116,11 @@ class _Repo:
     template: str | None  # owner/name
     files: dict[str, FileContent]
     properties: dict[str, PropertyValue]
-    # Serialised lazily, reused by every page and query until the repository changes.
+    # Built lazily, reused by every page and query until the repository changes.
     listing: bytes | None = None
     values: bytes | None = None
-    node: bytes | None = None
+    node: dict[str, Any] | None = None
+    objects: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by path
 
     @property
     def sort_key(self) -> tuple[dt.datetime, int]:
@@ -197,17 +201,24 @@ def _fault_body(status: int) -> bytes:
 
 
 def _blob(content: FileContent, limit: int) -> dict[str, Any]:
+    blob: dict[str, Any] = {"__typename": "Blob"}
     if isinstance(content, bytes):
-        return {"byteSize": len(content), "isBinary": True, "isTruncated": False, "text": None}
+        return blob | {
+            "byteSize": len(content),
+            "isBinary": True,
+            "isTruncated": False,
+            "text": None,
+        }
     raw = content.encode()
     truncated = len(raw) > limit
     text = raw[:limit].decode(errors="ignore") if truncated else content
-    return {"byteSize": len(raw), "isBinary": False, "isTruncated": truncated, "text": text}
+    return blob | {"byteSize": len(raw), "isBinary": False, "isTruncated": truncated, "text": text}
 
 
 def _tree_entries(files: Mapping[str, FileContent], directory: str) -> list[tuple[str, str]]:
-    """(name, type) of each entry directly under `directory`, in git's tree order."""
-    prefix = directory + "/"
+    """(name, type) of each entry directly under `directory` ("" for the root), in git's
+    tree order."""
+    prefix = directory + "/" if directory else ""
     entries: dict[str, str] = {}
     for path in files:
         if path.startswith(prefix):
@@ -272,6 +283,9 @@ class GitHubSimulator(Loopback):
         }
         self._faults = Faults()
         self._graphql_errors: dict[str, list[_GraphQLError]] = {}
+        # What GitHub answers (with status 200) to a GraphQL query once the budget is
+        # spent; it has also been seen to say {"type": "RATE_LIMIT", "code": ...}.
+        self.graphql_limit_error: dict[str, str] = {"type": "RATE_LIMITED"}
         self._installation_tokens: dict[str, float] = {}  # token -> expiry, unix seconds
 
     # --- lifecycle ---------------------------------------------------------------
@@ -386,6 +400,7 @@ class GitHubSimulator(Loopback):
 
     def _changed(self, repo: _Repo) -> None:
         repo.listing = repo.values = repo.node = None
+        repo.objects.clear()
         self._pages.clear()
 
     def _full_name(self, name: str) -> str:
@@ -542,6 +557,10 @@ class GitHubSimulator(Loopback):
         self, req: _Request, rest_path: str | None, exchange: re.Match[str] | None
     ) -> _Response:
         if not self._admit(req.resource):
+            if req.resource == GRAPHQL:
+                message = self._primary_limit_text()
+                body = {"errors": [{**self.graphql_limit_error, "message": message}]}
+                return _Response(200, _dumps(body), cost=0)
             return _Response(403, self._primary_limit_message(), cost=0)
         if exchange is not None:
             return self._exchange(req, exchange["id"])
@@ -603,11 +622,13 @@ class GitHubSimulator(Loopback):
             headers = self._budgets[resource].headers(resource)
         return headers | response.headers
 
-    def _primary_limit_message(self) -> bytes:
+    def _primary_limit_text(self) -> str:
         installation = self.app[1] if self.app is not None else 1
+        return f"API rate limit exceeded for installation ID {installation}."
+
+    def _primary_limit_message(self) -> bytes:
         return _message(
-            f"API rate limit exceeded for installation ID {installation}.",
-            f"{RATE_LIMIT_DOCS}#about-the-primary-rate-limit",
+            self._primary_limit_text(), f"{RATE_LIMIT_DOCS}#about-the-primary-rate-limit"
         )
 
     # --- REST ----------------------------------------------------------------------
@@ -783,44 +804,62 @@ class GitHubSimulator(Loopback):
         query = request.get("query") if isinstance(request, dict) else None
         if not isinstance(query, str):
             return _errors("A query attribute must be specified and must be a string.")
-        if not _OPERATION.match(query):
-            return _errors("unsupported by the simulator")
         variables = request.get("variables")
-        ids = variables.get("ids") if isinstance(variables, dict) else None
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            return _errors("Variable $ids of type [ID!]! was provided invalid value")
-        if len(ids) > MAX_NODE_IDS:
-            return _errors(
-                f"Requested {len(ids)} nodes, which exceeds the limit of {MAX_NODE_IDS} ids "
-                "for nodes(ids:)",
-                nodes=len(ids),
+        operation = request.get("operationName")
+        if variables is not None and not isinstance(variables, dict):
+            return _errors("Variables must be an object")
+        asked: list[int] = []  # ids asked for, for the request log
+        with self._lock:  # the store stays still while the query reads it
+            body = github_graphql.answer(
+                query,
+                variables,
+                operation if isinstance(operation, str) else None,
+                self._query_root(asked),
             )
-        return self._repository_details(ids)
+        return _Response(200, _dumps(body), nodes=sum(asked))
 
-    def _repository_details(self, ids: list[str]) -> _Response:
-        nodes: list[bytes] = []
-        errors: list[dict[str, Any]] = []
-        with self._lock:
-            for index, wanted in enumerate(ids):
-                repo = self._by_node.get(wanted)
-                injected = self._take_graphql_error(wanted) if repo is not None else None
-                if repo is None or injected is not None:
-                    nodes.append(b"null")
-                    errors.append(_node_error(index, wanted, injected))
-                else:
-                    nodes.append(self._node(repo))
-            budget = self._budgets[GRAPHQL]
-            rate_limit = {
-                "cost": 1,
-                "remaining": budget.remaining,
-                "limit": budget.limit,
-                "resetAt": iso(dt.datetime.fromtimestamp(math.ceil(budget.reset), dt.UTC)),
-            }
-        body = b'{"data":{"rateLimit":' + _dumps(rate_limit)
-        body += b',"nodes":[' + b",".join(nodes) + b"]}"
-        if errors:
-            body += b',"errors":' + _dumps(errors)
-        return _Response(200, body + b"}", nodes=len(ids))
+    def _query_root(self, asked: list[int]) -> dict[str, Any]:
+        """Query's fields the simulator answers; the lock is held while they run."""
+        budget = self._budgets[GRAPHQL]
+        rate_limit = {
+            "cost": 1,
+            "limit": budget.limit,
+            "nodeCount": 0,
+            "remaining": budget.remaining,
+            "resetAt": iso(dt.datetime.fromtimestamp(math.ceil(budget.reset), dt.UTC)),
+            "used": max(budget.limit - budget.remaining, 0),
+        }
+
+        def nodes(_info: object, ids: list[str]) -> list[dict[str, Any] | Exception]:
+            asked.append(len(ids))
+            if len(ids) > MAX_NODE_IDS:
+                raise GitHubError(
+                    f"Requested {len(ids)} nodes, which exceeds the limit of {MAX_NODE_IDS} "
+                    "ids for nodes(ids:)"
+                )
+            # An exception in the list is GitHub's null plus an error at ["nodes", i].
+            return [self._node_or_error(wanted) for wanted in ids]
+
+        def node(_info: object, id: str) -> dict[str, Any] | Exception:
+            asked.append(1)
+            return self._node_or_error(id)
+
+        return {
+            "rateLimit": lambda _info, dryRun=False: rate_limit,
+            "nodes": nodes,
+            "node": node,
+        }
+
+    def _node_or_error(self, wanted: str) -> dict[str, Any] | Exception:
+        repo = self._by_node.get(wanted)
+        if repo is None:
+            return GitHubError(
+                f"Could not resolve to a node with the global id of '{wanted}'", "NOT_FOUND"
+            )
+        injected = self._take_graphql_error(wanted)
+        if injected is not None:
+            return GitHubError(injected.message, injected.type)
+        return self._node(repo)
 
     def _take_graphql_error(self, node: str) -> _GraphQLError | None:
         pending = self._graphql_errors.get(node)
@@ -833,49 +872,62 @@ class GitHubSimulator(Loopback):
                 pending.pop(0)
         return error
 
-    def _node(self, repo: _Repo) -> bytes:
+    def _node(self, repo: _Repo) -> dict[str, Any]:
         if repo.node is None:
-            repo.node = _dumps(
-                {
-                    "id": repo.node_id,
-                    "nameWithOwner": f"{self.org}/{repo.name}",
-                    "createdAt": iso(repo.created),
-                    "pushedAt": iso(repo.pushed) if repo.pushed is not None else None,
-                    "isArchived": repo.archived,
-                    "templateRepository": (
-                        {"nameWithOwner": repo.template} if repo.template is not None else None
-                    ),
-                    "catalog": self._catalog(repo.files),
-                    "workflows": self._workflows(repo.files),
-                }
-            )
+            template = repo.template
+            repo.node = {
+                "__typename": "Repository",
+                "id": repo.node_id,
+                "name": repo.name,
+                "nameWithOwner": f"{self.org}/{repo.name}",
+                "createdAt": iso(repo.created),
+                "pushedAt": iso(repo.pushed) if repo.pushed is not None else None,
+                "isArchived": repo.archived,
+                "templateRepository": (
+                    {
+                        "__typename": "Repository",
+                        "nameWithOwner": template,
+                        "name": template.partition("/")[2],
+                    }
+                    if template is not None
+                    else None
+                ),
+                "object": lambda _info, expression=None, oid=None: self._object(repo, expression),
+            }
         return repo.node
 
-    def _catalog(self, files: Mapping[str, FileContent]) -> dict[str, Any] | None:
-        if CATALOG_PATH in files:
-            return _blob(files[CATALOG_PATH], self.blob_text_limit)
-        return {} if _is_dir(files, CATALOG_PATH) else None  # a Tree is not a Blob
+    def _object(self, repo: _Repo, expression: str | None) -> dict[str, Any] | None:
+        """`Repository.object(expression: "HEAD:path")`: a Blob, a Tree, or null."""
+        if expression is None:
+            raise GitHubError("Repository.object(oid:) is unsupported by the simulator")
+        revision, colon, path = expression.partition(":")
+        if not colon or revision not in ("HEAD", "main"):
+            return None  # GitHub answers null for a revision it cannot resolve
+        path = path.strip("/")
+        if path not in repo.objects:
+            repo.objects[path] = self._git_object(repo.files, path)
+        return repo.objects[path]
 
-    def _workflows(self, files: Mapping[str, FileContent]) -> dict[str, Any] | None:
-        if WORKFLOWS_DIR in files:
-            return {}  # a Blob is not a Tree
-        entries = _tree_entries(files, WORKFLOWS_DIR)
-        if not entries:
+    def _git_object(self, files: Mapping[str, FileContent], path: str) -> dict[str, Any] | None:
+        if path in files:
+            return _blob(files[path], self.blob_text_limit)
+        if path and not _is_dir(files, path):
             return None
-        return {
-            "entries": [
+
+        def entries(_info: object) -> list[dict[str, Any]]:
+            prefix = f"{path}/" if path else ""
+            return [
                 {
+                    "__typename": "TreeEntry",
                     "name": name,
+                    "path": prefix + name,
                     "type": kind,
-                    "object": (
-                        _blob(files[f"{WORKFLOWS_DIR}/{name}"], self.blob_text_limit)
-                        if kind == "blob"
-                        else {}
-                    ),
+                    "object": self._git_object(files, prefix + name),
                 }
-                for name, kind in entries
+                for name, kind in _tree_entries(files, path)
             ]
-        }
+
+        return {"__typename": "Tree", "entries": entries}
 
     # --- sending -------------------------------------------------------------------
 
@@ -913,16 +965,3 @@ def _fault_response(fault: Fault) -> _Response:
 
 def _errors(message: str, *, nodes: int = 0) -> _Response:
     return _Response(200, _dumps({"errors": [{"message": message}]}), nodes=nodes)
-
-
-def _node_error(index: int, wanted: str, injected: _GraphQLError | None) -> dict[str, Any]:
-    if injected is None:
-        return {
-            "type": "NOT_FOUND",
-            "path": ["nodes", index],
-            "message": f"Could not resolve to a node with the global id of '{wanted}'",
-        }
-    error: dict[str, Any] = {"path": ["nodes", index], "message": injected.message}
-    if injected.type is not None:
-        error = {"type": injected.type, **error}
-    return error

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ import requests
 
 from collector import __version__, catalog, config
 from collector.model import CatalogObservation, Component, Group
-from collector.sources import PollError
+from collector.sources import PollDeadline, PollError
 
 __all__ = ["BackstageSource"]
 
@@ -52,15 +51,14 @@ class BackstageSource:
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"adoption-collector/{__version__}"
         self._lock = threading.Lock()  # one poll at a time
-        self._deadline = 0.0
+        self._deadline = PollDeadline("backstage", settings.timeout, settings.poll_timeout)
         self._closed = False
 
     def poll(self) -> CatalogObservation:
         with self._lock:
             if self._closed:
                 raise PollError("backstage: the source is closed")
-            # Monotonic: the deadline is about elapsed time, whatever the wall clock says.
-            self._deadline = time.monotonic() + self.settings.poll_timeout
+            self._deadline.start()
             token = self._token()
             components: list[Component] = []
             groups: list[Group] = []
@@ -112,11 +110,10 @@ class BackstageSource:
 
     def _get(self, params: dict[str, str], token: str) -> dict[str, Any]:
         s = self.settings
-        left = self._deadline - time.monotonic()
-        if left <= 0:
+        if self._deadline.left() <= 0:
             raise PollError(f"backstage: backstage.poll_timeout ({s.poll_timeout:g}s) reached")
-        limit = min(s.timeout, left)
-        ends = time.monotonic() + limit
+        request = self._deadline.request()
+        limit = request.left()
         try:
             with self._session.get(
                 s.base_url + QUERY_PATH,
@@ -134,10 +131,10 @@ class BackstageSource:
                     body += chunk
                     if len(body) > MAX_BODY_BYTES:
                         raise PollError(f"backstage: a page larger than {MAX_BODY_BYTES} bytes")
-                    if time.monotonic() > ends:
+                    if request.left() < 0:
                         raise requests.Timeout()
         except requests.Timeout:
-            if limit < s.timeout:
+            if request.by_poll:
                 raise PollError(
                     f"backstage: backstage.poll_timeout ({s.poll_timeout:g}s) reached"
                 ) from None

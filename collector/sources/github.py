@@ -327,7 +327,7 @@ class GitHubSource:
         """The nodes read, by id, and the (type, message) of each id GraphQL reported an
         error for."""
         body = {"query": DETAILS_QUERY, "variables": {"ids": ids}}
-        _, data = self.api.request("POST", self.api.graphql_url, GRAPHQL, input=body)
+        headers, data = self.api.request("POST", self.api.graphql_url, GRAPHQL, input=body)
         if not isinstance(data, dict):
             raise PollError("github: GraphQL answered something that is not a JSON object")
         errors = data.get("errors")
@@ -335,7 +335,10 @@ class GitHubSource:
         payload = data.get("data")
         if not isinstance(payload, dict):
             kinds = {e.get("type") for e in errors if isinstance(e, dict)}
-            if "RATE_LIMITED" in kinds:
+            # GitHub names the error RATE_LIMITED, or RATE_LIMIT, or something else again;
+            # an empty budget in the headers says it whatever the type.
+            spent = (header(headers, "x-ratelimit-remaining") or "").strip() == "0"
+            if spent or "RATE_LIMITED" in kinds:
                 raise OutOfBudget(f"GraphQL refused the query: {_first_message(errors)}")
             raise PollError(f"github: GraphQL query failed: {_first_message(errors)}")
         self.api.note_graphql_limit(payload.get("rateLimit"))
@@ -438,7 +441,18 @@ def _blob_text(blob: Mapping[str, Any]) -> tuple[str | None, str | None]:
     size = blob.get("byteSize")
     if blob.get("isBinary"):
         return None, "binary file, not parsed"
-    if blob.get("isTruncated") or (isinstance(size, int) and size > catalog.MAX_FILE_BYTES):
+    if blob.get("isTruncated"):
+        # GitHub's GraphQL API returns the first 512,000 bytes of a blob's text, no more
+        # (undocumented): what it returned says where it cut, whatever the limit now is.
+        whole = f"{size:,} bytes, " if isinstance(size, int) else ""
+        text = blob.get("text")
+        cut = (
+            f" at {len(text.encode('utf-8', 'surrogatepass')):,} bytes"
+            if isinstance(text, str)
+            else ""
+        )
+        return None, f"{whole}truncated by GitHub{cut}, not parsed"
+    if isinstance(size, int) and size > catalog.MAX_FILE_BYTES:
         return None, "larger than 1 MiB, not parsed"
     text = blob.get("text")
     if not isinstance(text, str):

@@ -40,7 +40,7 @@ from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectio
 
 from collector import __version__, config
 from collector.model import RateLimit
-from collector.sources import PollError
+from collector.sources import PollDeadline, PollError
 
 PER_PAGE = 100
 MAX_WAIT_SECONDS = 60.0  # all Retry-After and backoff waits of one poll together
@@ -107,7 +107,7 @@ class GitHubAPI:
         self._app_auth: github.Auth.Auth | None = None
         self._limits: dict[str, RateLimit] = {}
         self._waited = 0.0  # seconds waited in the current poll
-        self._deadline = math.inf  # time.monotonic() at which the current poll stops
+        self._deadline = PollDeadline("github", settings.timeout, settings.poll_timeout)
 
     @property
     def rate_limits(self) -> tuple[RateLimit, ...]:
@@ -119,8 +119,7 @@ class GitHubAPI:
 
     def start_poll(self) -> None:
         self._waited = 0.0
-        # Monotonic, not `clock`: the deadline is about elapsed time, whatever the wall says.
-        self._deadline = time.monotonic() + self.settings.poll_timeout
+        self._deadline.start()
 
     def close(self) -> None:
         if self._client is not None:
@@ -156,11 +155,11 @@ class GitHubAPI:
         client = self._github()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             self._check_budget(resource)
-            left = self._deadline - time.monotonic()
+            limit = self._deadline.request()
+            left = limit.left()
             if left <= 0:
                 raise self._deadline_reached()
-            limit = min(self.settings.timeout, left)
-            _in_flight.limit = limit
+            _in_flight.limit = left
             try:
                 answer_headers, data = client.requester.requestJsonAndCheck(
                     verb,
@@ -174,7 +173,7 @@ class GitHubAPI:
                 self._retry_after(self._handle_failure(exc, url, attempt))
                 continue
             except requests.exceptions.Timeout:
-                if limit < self.settings.timeout:  # cut short by the scan's deadline
+                if limit.by_poll:  # cut short by the scan's deadline
                     raise self._deadline_reached() from None
                 raise PollError(
                     f"github: {verb} {_where(url)}: no complete answer within "
@@ -239,10 +238,7 @@ class GitHubAPI:
     def _fits(self, seconds: float) -> bool:
         # The whole poll shares one allowance, so a poll never blocks for long; and a wait
         # that would reach the deadline would leave no time for the request it waits for.
-        return (
-            self._waited + seconds <= MAX_WAIT_SECONDS
-            and seconds < self._deadline - time.monotonic()
-        )
+        return self._waited + seconds <= MAX_WAIT_SECONDS and self._deadline.fits(seconds)
 
     def _retry_after(self, seconds: float) -> None:
         if seconds <= 0:

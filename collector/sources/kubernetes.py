@@ -43,7 +43,7 @@ from urllib3.exceptions import (
 
 from collector import __version__, config
 from collector.model import ClusterObservation, FieldManager, Namespace, Workload
-from collector.sources import PollError
+from collector.sources import PollDeadline, PollError, RequestLimit
 
 __all__ = ["KubernetesSource", "PollError"]
 
@@ -101,18 +101,6 @@ class _Forbidden(PollError):
     def __init__(self, message: str, permission: str) -> None:
         super().__init__(message)
         self.permission = permission
-
-
-@dataclass(frozen=True, slots=True)
-class _Budget:
-    """The time one request has: its own timeout or the rest of the poll's, whichever
-    ends first, and which of the two that is (so an error names the setting to change)."""
-
-    end: float  # time.monotonic()
-    limit: str
-
-    def left(self) -> float:
-        return self.end - time.monotonic()
 
 
 def _seconds(value: float) -> str:
@@ -522,7 +510,7 @@ class KubernetesSource:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._client: Any = None
-        self._poll_end = 0.0  # time.monotonic() by which the poll in progress must end
+        self._deadline = PollDeadline("kubernetes", timeout, poll_timeout)
 
     # --- public --------------------------------------------------------------------
 
@@ -530,7 +518,7 @@ class KubernetesSource:
         with self._lock:
             if self._closed.is_set():
                 raise PollError(f"cluster {self.cluster.name}: the source is closed")
-            self._poll_end = time.monotonic() + self.poll_timeout
+            self._deadline.start()
             client = self._client if self._client is not None else self._connect()
             parser = _Parser(self._annotation_keys)
             namespace_reader = _Reader(self._decoders[0], parser.namespace_meta, parser.namespace)
@@ -618,18 +606,6 @@ class KubernetesSource:
         permission = _redact(client, self._describe(403, body, endpoint))
         message = f"cluster {self.cluster.name}: list {endpoint.resource}: {permission}"
         return _Forbidden(message, permission)
-
-    def _budget(self) -> _Budget:
-        """The time the next request has: `timeout`, or less near the poll's deadline."""
-        request_end = time.monotonic() + self.timeout
-        if request_end <= self._poll_end:
-            return _Budget(
-                request_end, f"it took longer than kubernetes.timeout ({_seconds(self.timeout)})"
-            )
-        return _Budget(
-            self._poll_end,
-            f"the poll took longer than kubernetes.poll_timeout ({_seconds(self.poll_timeout)})",
-        )
 
     # --- listing -------------------------------------------------------------------
 
@@ -802,7 +778,7 @@ class KubernetesSource:
             if not throttled or attempt == MAX_THROTTLE_RETRIES:
                 return status, body
             wait = _retry_after(retry_after)
-            if time.monotonic() + wait >= self._poll_end:
+            if not self._deadline.fits(wait):
                 # Waiting would only run into the deadline: fail now, and say why.
                 raise self._fail(
                     client,
@@ -825,7 +801,7 @@ class KubernetesSource:
             header_params={"Accept": accept},
             auth_settings=["BearerToken"],
         )
-        budget = self._budget()
+        budget = self._deadline.request()
         for attempt in range(2):
             left = budget.left()
             if left <= 0:
@@ -864,7 +840,7 @@ class KubernetesSource:
         return int(response.status), raw.headers, body
 
     @staticmethod
-    def _read_body(raw: Any, budget: _Budget) -> bytes:
+    def _read_body(raw: Any, budget: RequestLimit) -> bytes:
         """The whole body, by the budget's end. urllib3's read timeout bounds each socket
         read only, so a body that trickles in would never trip it: every read here
         gets just what is left of the budget."""

@@ -240,6 +240,39 @@ def test_primary_limit_exhausted_keeps_the_figures_and_waits_for_the_reset(
     assert world.sleeps == []  # it never sleeps for a reset
 
 
+def test_graphql_budget_spent_mid_scan_whatever_the_error_type(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GitHub answers 200, x-ratelimit-remaining: 0 and an error not always typed
+    # RATE_LIMITED: the scan stops with what it read, as at the reserve, never fails.
+    push_wiki(world.sim)
+    world.sim.graphql_limit_error = {"type": "RATE_LIMIT", "code": "graphql_rate_limit"}
+    reset = world.clock[0] + 3600
+    world.sim.set_rate_limit("graphql", remaining=0, reset=reset)
+    world.sim.clear_requests()
+
+    assert world.scan() is True
+    assert world.figures() == GOOD  # wiki as last read: its push needs the query refused
+    assert world.status() == status(up=1, errors=0, complete=0, repos=3, core=4998, graphql=0)
+    assert [(r.path, r.status) for r in world.sim.requests] == [
+        ("/orgs/acme/repos", 200),
+        ("/graphql", 200),
+    ]
+    assert warnings(caplog) == [
+        "github: scan of acme stopped early: GraphQL refused the query: API rate limit "
+        "exceeded for installation ID 1.; keeping what it read (3 repositories), the next "
+        "scan carries on"
+    ]
+
+    # The next scan after the reset carries on.
+    world.sim.set_rate_limit("graphql", remaining=5000, reset=reset + 3600)
+    world.clock[0] = reset + 1
+    assert world.scan() is True
+    assert world.figures() == CHANGED
+    # The listing unchanged since the stopped scan: a 304, which costs nothing.
+    assert world.status() == status(up=1, errors=0, complete=1, repos=3, core=4998, graphql=4999)
+
+
 def test_a_scan_that_stops_before_reading_anything_fails(
     make_world: MakeWorld, caplog: pytest.LogCaptureFixture
 ) -> None:

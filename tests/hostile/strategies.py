@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 Strategy = st.SearchStrategy[Any]
 
-# Random, not derandomized: each run explores new input. No example database: it would
-# be written into the checkout.
+# Random locally, derandomised under CI: the profiles in tests/conftest.py, which this
+# inherits. No example database: it would be written into the checkout.
 HOSTILE = settings(
     deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )

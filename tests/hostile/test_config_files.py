@@ -140,29 +140,59 @@ mutation = st.tuples(
 )
 
 
+def _has(container: Any, step: Any) -> bool:
+    if isinstance(container, dict):
+        return step in container
+    return isinstance(container, list) and isinstance(step, int) and 0 <= step < len(container)
+
+
+def _container(doc: Any, path: tuple[Any, ...]) -> dict[Any, Any] | list[Any] | None:
+    """The mapping or list at `path`, or None when an earlier mutation removed the way there
+    or turned it into something else (a string, say, which indexes but cannot be changed)."""
+    for step in path:
+        if not _has(doc, step):
+            return None
+        doc = doc[step]
+    return doc if isinstance(doc, dict | list) else None
+
+
 def mutate(doc: Any, mutations: list[tuple[tuple[Any, ...], str, str, Any]]) -> Any:
     for path, op, key, value in mutations:
         if not path:
             doc = value if op == "replace" else doc
             continue
-        parent = doc
-        try:
-            for step in path[:-1]:
-                parent = parent[step]
-            current = parent[path[-1]]
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation removed or reshaped the way there
+        parent, last = _container(doc, path[:-1]), path[-1]
+        if not _has(parent, last):
+            continue
+        current = parent[last]
         if op == "delete":
-            del parent[path[-1]]
+            del parent[last]
         elif op == "replace":
-            parent[path[-1]] = value
+            parent[last] = value
         elif op == "add" and isinstance(current, dict):
             current[key] = value
         elif op == "listify":
-            parent[path[-1]] = [current]
+            parent[last] = [current]
         elif op == "stringify":
-            parent[path[-1]] = str(current)
+            parent[last] = str(current)
     return doc
+
+
+@pytest.mark.parametrize(
+    "mutations",
+    [
+        # The list turned into a string, then an index into it: "[..."[0] reads, del fails.
+        [(("golden_paths",), "stringify", "", None), (("golden_paths", 0), "delete", "", None)],
+        [(("golden_paths",), "stringify", "", None), (("golden_paths", 0), "replace", "", 1)],
+        [(("golden_paths",), "delete", "", None), (("golden_paths", 0), "listify", "", None)],
+        [(("golden_paths", 0), "delete", "", None)] * 9,
+    ],
+)
+def test_mutate_skips_a_path_an_earlier_mutation_reshaped(
+    mutations: list[tuple[tuple[Any, ...], str, str, Any]],
+) -> None:
+    doc = mutate(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")), mutations)
+    assert isinstance(doc, dict)
 
 
 @settings(hs.HOSTILE, max_examples=120)

@@ -16,7 +16,7 @@ from collector import config
 from collector.model import Component, Repository
 from collector.simulator.github import GitHubSimulator
 from collector.sources import PollError
-from collector.sources.github import GitHubSource
+from collector.sources.github import GitHubSource, _blob_text
 from tests.conftest import CANARY
 
 TOKEN = CANARY
@@ -252,7 +252,8 @@ def test_malformed_files_are_counted_and_logged_once(
             "catalog-info.yaml": "kind: Component\nmetadata: {name: [unclosed\n",
             ".github/workflows/a.yml": "- a list\n- not a workflow\n",
             ".github/workflows/b.yml": DEPLOY,
-            ".github/workflows/huge.yml": "#" * (5 * 1024 * 1024),
+            # Under the 1 MiB the collector parses, over what GitHub's GraphQL returns.
+            ".github/workflows/huge.yml": "#" * 600_000,
         },
     )
     sim.add_repo("fine", created=T0 + DAY, pushed=T0 + DAY, files={"catalog-info.yaml": CATALOG})
@@ -274,7 +275,8 @@ def test_malformed_files_are_counted_and_logged_once(
     assert messages[0].startswith("github: acme/broken: catalog-info.yaml: ")
     assert messages[1].startswith("github: acme/broken: .github/workflows/a.yml: ")
     assert messages[2] == (
-        "github: acme/broken: .github/workflows/huge.yml: larger than 1 MiB, not parsed"
+        "github: acme/broken: .github/workflows/huge.yml: "
+        "600,000 bytes, truncated by GitHub at 512,000 bytes, not parsed"
     )
 
 
@@ -307,6 +309,31 @@ def test_reserve_ends_the_scan_early_and_the_next_one_resumes(
     assert resumed.complete
     assert len(resumed.repositories) == 250
     assert sum(r.path == "/graphql" for r in sim.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [{"type": "RATE_LIMITED"}, {"type": "RATE_LIMIT", "code": "graphql_rate_limit"}],
+    ids=["RATE_LIMITED", "RATE_LIMIT"],
+)
+def test_graphql_budget_spent_mid_scan_keeps_what_was_read(
+    sim: GitHubSimulator, make_source: MakeSource, error: dict[str, str]
+) -> None:
+    # GitHub answers a query over budget with 200, an error whose type varies, and
+    # x-ratelimit-remaining: 0; another tool on the same token can spend it between scans.
+    seed(sim)
+    source = make_source()
+    first = source.poll()
+    sim.push("notes", files={"catalog-info.yaml": CATALOG}, when=T0 + 9 * DAY)
+    sim.graphql_limit_error = error
+    sim.set_rate_limit("graphql", remaining=0, limit=5000, reset=time.time() + 3600)
+    second = source.poll()
+    assert not second.complete
+    # Every repository, the pushed one with its details as last read (no catalog yet).
+    assert [(r.full_name, r.components) for r in second.repositories] == [
+        (r.full_name, r.components) for r in first.repositories
+    ]
+    assert [r.status for r in sim.requests if r.path == "/graphql"][-1] == 200
 
 
 def test_primary_limit_exhausted_keeps_what_is_known(
@@ -585,3 +612,39 @@ def test_rate_limit_budget_of_a_2000_repository_organisation(
     assert len(source.poll().repositories) == 2000
     assert len(sim.requests) <= 25
     assert sim.points_used("core") + sim.points_used("graphql") == points_before
+
+
+@pytest.mark.parametrize(
+    ("blob", "expected"),
+    [
+        ({"byteSize": 3, "isBinary": False, "isTruncated": False, "text": "a:1"}, ("a:1", None)),
+        (
+            {"byteSize": 600_000, "isBinary": False, "isTruncated": True, "text": "é" * 250_000},
+            (None, "600,000 bytes, truncated by GitHub at 500,000 bytes, not parsed"),
+        ),
+        (
+            {"byteSize": 600_000, "isTruncated": True, "text": None},
+            (None, "600,000 bytes, truncated by GitHub, not parsed"),
+        ),
+        ({"isTruncated": True}, (None, "truncated by GitHub, not parsed")),
+        (
+            {"byteSize": 2 * 1024 * 1024, "isTruncated": False, "text": "x"},
+            (None, "larger than 1 MiB, not parsed"),
+        ),
+        ({"byteSize": 5, "isBinary": True, "text": None}, (None, "binary file, not parsed")),
+        ({"byteSize": 5}, (None, "no text in the answer")),
+    ],
+    ids=[
+        "text",
+        "truncated",
+        "truncated-no-text",
+        "truncated-no-size",
+        "over-1-mib",
+        "binary",
+        "no-text",
+    ],
+)
+def test_what_a_blob_says_about_its_text(
+    blob: dict[str, object], expected: tuple[str | None, str | None]
+) -> None:
+    assert _blob_text(blob) == expected
