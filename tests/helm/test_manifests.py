@@ -132,8 +132,38 @@ def test_every_object_carries_the_common_labels(any_case: Rendered) -> None:
         assert {k: labels[k] for k in SELECTOR} == SELECTOR
 
 
-def test_everything_adds_custom_labels_everywhere(everything: Rendered) -> None:
-    assert {d["metadata"]["labels"]["cost-center"] for d in everything.docs} == {"platform"}
+def test_everything_adds_common_labels_everywhere(everything: Rendered) -> None:
+    # commonLabels, and customLabels (the former name) over them.
+    labels = {
+        (d["metadata"]["labels"]["cost-center"], d["metadata"]["labels"]["example.com/owner"])
+        for d in everything.docs + everything.foreign
+    }
+    assert labels == {("platform", "platform-observability")}
+
+
+def test_scrape_annotations_on_the_service(default: Rendered, everything: Rendered) -> None:
+    assert "annotations" not in default.one("Service")["metadata"]
+    assert everything.one("Service")["metadata"]["annotations"] == {
+        "example.com/scrape": "false",
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "9853",
+        "prometheus.io/path": "/metrics",
+        "prometheus.io/scheme": "http",
+    }
+    tls = render(
+        merged(
+            LAUNCH,
+            {
+                "service": {"scrapeAnnotations": True, "port": 9443},
+                "webConfig": {"existingSecret": "collector-web", "tls": True},
+            },
+        )
+    )
+    annotations = tls.one("Service")["metadata"]["annotations"]
+    assert (annotations["prometheus.io/scheme"], annotations["prometheus.io/port"]) == (
+        "https",
+        "9443",
+    )
 
 
 def test_service_monitor_selects_the_service_port(everything: Rendered) -> None:

@@ -55,7 +55,7 @@ app.kubernetes.io/part-of: {{ include "adoption-collector.name" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
-{{- with merge (deepCopy (.Values.commonLabels | default dict)) (.Values.customLabels | default dict) }}
+{{- with mergeOverwrite (deepCopy (.Values.commonLabels | default dict)) (.Values.customLabels | default dict) }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
@@ -104,6 +104,9 @@ them in step.
 {{- define "adoption-collector.configDir" -}}/etc/adoption-collector{{- end -}}
 {{- define "adoption-collector.stateDir" -}}/var/lib/adoption-collector{{- end -}}
 {{- define "adoption-collector.githubAppKeyFile" -}}github-app-private-key.pem{{- end -}}
+{{- /* The token is a file, not an environment variable: the collector reads it on every scan,
+so a rotated Secret (which the kubelet updates in the volume) needs no restart. */ -}}
+{{- define "adoption-collector.githubTokenFile" -}}github-token{{- end -}}
 {{- /* Its own directory, not one under configDir: a mount point inside another read-only
 volume needs the runtime to create a directory there, which some runtimes refuse. */ -}}
 {{- define "adoption-collector.webConfigDir" -}}/etc/adoption-collector-web{{- end -}}
@@ -243,7 +246,7 @@ the collector validates the result at start (and `adoption-collector check-confi
 {{- end -}}
 {{- end -}}
 {{- if eq $credential "token" -}}
-{{- $_ = set $github "token_env" "GITHUB_TOKEN" -}}
+{{- $_ = set $github "token_file" (printf "%s/%s" (include "adoption-collector.configDir" .) (include "adoption-collector.githubTokenFile" .)) -}}
 {{- else if eq $credential "app" -}}
 {{- if not (and .Values.github.app.appId .Values.github.app.installationId) -}}
 {{- fail "github.app.appId and github.app.installationId are required with a GitHub App private key" -}}
