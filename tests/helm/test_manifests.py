@@ -342,3 +342,39 @@ def test_notes_warn_when_persistence_is_off() -> None:
     rendered = render(merged(LAUNCH, {"persistence": {"enabled": False}}))
     assert "WARNING: persistence is disabled" in rendered.notes
     assert "resets whenever the pod is replaced" in rendered.notes
+
+
+def test_notes_say_where_alerts_and_dashboards_are(default: Rendered) -> None:
+    section = default.notes.split("3. Alerts and dashboards:\n", 1)[1]
+    assert section == (
+        "\n"
+        "  Alert rules are off (prometheusRule.enabled=false). With the Prometheus Operator, set\n"
+        "  prometheusRule.enabled=true (needs its PrometheusRule CRD). Without it, add the same rules\n"
+        "  to your Prometheus' rule_files: deploy/prometheus/adoption-collector.rules.yaml in the\n"
+        "  project's repository.\n"
+        "\n"
+        "  Dashboards are off (dashboards.enabled=false): set it to ship them as ConfigMaps for\n"
+        "  Grafana's dashboard sidecar, or import the JSON files of deploy/grafana (in the project's\n"
+        "  repository) into Grafana by hand.\n"
+    )
+    values = {
+        "prometheusRule": {"enabled": True, "namespace": "monitoring"},
+        "dashboards": {"enabled": True, "annotations": {"grafana_folder": "Platform"}},
+    }
+    enabled = render(merged(LAUNCH, values))
+    section = enabled.notes.split("3. Alerts and dashboards:\n", 1)[1]
+    # Rendered offline, so the CRD is never found here.
+    assert section == (
+        "\n"
+        f"  Alert rules: PrometheusRule {FULLNAME} in namespace monitoring.\n"
+        "  The Prometheus Operator loads it only if its ruleSelector matches the rule's labels\n"
+        "  (prometheusRule.labels, e.g. release: kube-prometheus-stack) and its namespace is watched.\n"
+        "  Every alert's runbook_url points at "
+        "https://github.com/adoption-collector/adoption-collector/blob/main/docs/runbook.md.\n"
+        "  NOTE: the monitoring.coreos.com/v1 PrometheusRule CRD was not found (or the chart was rendered\n"
+        "  offline): install the Prometheus Operator's CRDs first, or the install fails on this object.\n"
+        "\n"
+        f'  Dashboards: ConfigMaps labelled grafana_dashboard="1" in namespace {NAMESPACE},\n'
+        "  for Grafana's dashboard sidecar (kube-prometheus-stack: grafana.sidecar.dashboards.label and\n"
+        "  labelValue must match; searchNamespace must include that namespace).\n"
+    )
