@@ -66,17 +66,25 @@ def build(engine: Podman) -> str:
         subprocess.run(
             [str(BASE_SCRIPT), base], env=engine.env, check=True, capture_output=True, timeout=900
         )
-    # The build stage's pip reaches PyPI through this machine's proxy, whose CA only the
-    # host's certificate store trusts: the store is lent to the build, read-only.
-    engine.run(
-        "build",
-        "--quiet",
-        "--pull=never",
-        "--file", str(ROOT / "deploy" / "Dockerfile"),
-        "--build-arg", f"BASE_IMAGE={base}",
-        "--volume", "/etc/ssl/certs:/etc/ssl/certs:ro",
-        "--tag", IMAGE,
-        str(ROOT),
+    # `make image`, as a user runs it. The build stage's pip reaches PyPI through this machine's
+    # proxy, whose CA only the host's certificate store trusts: the store is lent to the build,
+    # read-only.
+    made = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "image",
+            f"ENGINE={engine.binary}",
+            f"IMAGE={IMAGE}",
+            f"BASE_IMAGE={base}",
+            "BUILD_FLAGS=--quiet --pull=never --volume /etc/ssl/certs:/etc/ssl/certs:ro",
+        ],
+        cwd=ROOT,
+        env=engine.env,
+        check=False,
+        capture_output=True,
+        text=True,
         timeout=1200,
-    )  # fmt: skip
+    )
+    assert made.returncode == 0, f"make image failed:\n{made.stdout}{made.stderr}"
     return IMAGE
