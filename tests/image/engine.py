@@ -63,9 +63,15 @@ def build(engine: Podman) -> str:
     """The collector image, built from deploy/Dockerfile on the local base."""
     base = base_tag()
     if not engine.image_exists(base):
-        subprocess.run(
-            [str(BASE_SCRIPT), base], env=engine.env, check=True, capture_output=True, timeout=900
+        made = subprocess.run(
+            [str(BASE_SCRIPT), base],
+            env=engine.env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
+        assert made.returncode == 0, f"{BASE_SCRIPT.name} failed:\n{made.stderr}"
     # `make image`, as a user runs it. The build stage's pip reaches PyPI through this machine's
     # proxy, whose CA only the host's certificate store trusts: the store is lent to the build,
     # read-only.
