@@ -5,21 +5,35 @@ STAMP := $(VENV)/.installed
 # The demo needs only what the collector runs with; `make test` adds the development tools.
 RUNTIME := $(VENV)/.runtime-installed
 
-.PHONY: all demo test lint typecheck unit tools backstage generate bench bench-large soak clean
+.PHONY: all demo test lint typecheck unit tools backstage generate bench bench-large soak clean lock image image-tools test-image
 
 all: test
 
-$(STAMP): pyproject.toml
+# Every dependency comes from the hashed lock (make lock); the package itself is editable.
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-$(RUNTIME): pyproject.toml
+# Only what the collector runs with, from the same hashed lock as the image.
+$(RUNTIME): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(RUNTIME)
+
+# The locks, from pyproject.toml's ranges: requirements-dev.lock for the venv (and CI),
+# requirements.lock, the same versions without the dev tools, for the image. Both hold
+# setuptools, which builds the package without an index. Existing pins are kept;
+# `make lock UPGRADE=1` moves every pin to the newest release the ranges allow.
+LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--native-tls $(if $(UPGRADE),--upgrade)
+lock: $(STAMP)
+	echo 'setuptools>=77' | $(LOCK) --extra dev pyproject.toml - -o requirements-dev.lock
+	echo 'setuptools>=77' | $(LOCK) -c requirements-dev.lock pyproject.toml - -o requirements.lock
 
 demo: $(RUNTIME)
 	$(BIN)/adoption-collector demo
@@ -62,6 +76,31 @@ unit: $(STAMP) tools backstage
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The container image (deploy/Dockerfile). ENGINE=docker works the same; BASE_IMAGE is any
+# Debian-like image with python3 >= 3.11.
+ENGINE ?= podman
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= adoption-collector:$(VERSION)
+BASE_IMAGE ?= python:3.12-slim
+# More flags for the engine's build, e.g. --pull=never, or a proxy's CA for the build's pip:
+# -v /etc/ssl/certs:/etc/ssl/certs:ro (podman).
+BUILD_FLAGS ?=
+image:
+	$(ENGINE) build -f deploy/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+		--build-arg VERSION=$(VERSION) $(BUILD_FLAGS) -t $(IMAGE) .
+
+# The image test builds the image on a Debian base made here (no registry needed) and runs it
+# with podman as the chart does; podman and mmdebstrap are Debian's packages.
+image-tools:
+	@command -v podman >/dev/null && command -v mmdebstrap >/dev/null && command -v runc >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+			podman buildah runc mmdebstrap uidmap fuse-overlayfs >/dev/null; }
+
+test-image: $(STAMP) tools image-tools
+	$(BIN)/pytest -q -m image tests/image
 
 # Scale figures against their targets; a smoke version at 1/100 runs in `make test`.
 bench: $(STAMP)

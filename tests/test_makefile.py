@@ -1,4 +1,5 @@
-"""`make demo` installs what the collector runs with, never the development toolchain."""
+"""`make demo` installs what the collector runs with, from the image's hashed lock, never the
+development toolchain."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def test_make_demo_installs_only_the_runtime(tmp_path: Path) -> None:
     assert result.stdout.splitlines() == [
         f"python3 -m venv {venv}",
         f"{venv}/bin/pip install --quiet --upgrade pip",
-        f"{venv}/bin/pip install --quiet -e .",
+        f"{venv}/bin/pip install --quiet --require-hashes -r requirements.lock",
+        f"{venv}/bin/pip install --quiet --no-deps --no-build-isolation -e .",
         f"touch {venv}/.runtime-installed",
         f"{venv}/bin/adoption-collector demo",
     ]

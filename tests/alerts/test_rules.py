@@ -24,6 +24,8 @@ RULES = ROOT / "deploy" / "prometheus" / "adoption-collector.rules.yaml"
 HERE = Path(__file__).resolve().parent
 UNIT_TESTS = sorted(HERE.glob("*.test.yaml"))
 LAUNCH = {"config": {"platform": {"launch_date": "2026-03-01"}}}
+RUNBOOK = ROOT / "docs" / "runbook.md"
+RUNBOOK_URL = "https://github.com/adoption-collector/adoption-collector/blob/main/docs/runbook.md"
 
 ALERTS = {
     "PlatformAdoptionBelowTarget",
@@ -169,7 +171,8 @@ def test_every_alert_has_severity_summary_and_description() -> None:
         "AdoptionCollectorTeamsDropped": {"severity": "info"},
     }
     for rule in rules.values():
-        assert sorted(rule["annotations"]) == ["description", "summary"]
+        assert sorted(rule["annotations"]) == ["description", "runbook_url", "summary"]
+        assert rule["annotations"]["runbook_url"] == f"{RUNBOOK_URL}#{rule['alert'].lower()}"
     with_value = {name for name, r in rules.items() if "$value" in r["annotations"]["description"]}
     assert with_value == ALERTS - {
         "AdoptionCollectorDown",
@@ -348,6 +351,7 @@ def test_custom_threshold_fires_in_promtool(tmp_path: Path) -> None:
                             {
                                 "exp_labels": {"severity": "critical"},
                                 "exp_annotations": {
+                                    "runbook_url": f"{RUNBOOK_URL}#platformadoptionbelowtarget",
                                     "summary": "Voluntary platform adoption is below 50%.",
                                     "description": "Voluntary adoption (adopted / active teams,"
                                     " mandated teams left out) is 45%, below 50%, and the"
@@ -363,3 +367,70 @@ def test_custom_threshold_fires_in_promtool(tmp_path: Path) -> None:
     (tmp_path / "unit.test.yaml").write_text(yaml.safe_dump(unit))
     result = promtool("test", "rules", tmp_path / "unit.test.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_switch_and_a_runbook_section() -> None:
+    """values.yaml lists every alert under prometheusRule.rules, and docs/runbook.md has a
+    section per alert whose anchor (GitHub's: the heading in lower case) runbook_url names."""
+    with Chart.load(CHART) as chart:
+        switches = chart.values["prometheusRule"]["rules"]
+    assert switches == {name: {"enabled": True} for name in ALERTS}
+    headings = [line[4:] for line in RUNBOOK.read_text().splitlines() if line.startswith("### ")]
+    assert sorted(headings) == sorted(ALERTS)
+
+
+def test_rules_switch_alerts_off_and_override_for_and_severity() -> None:
+    values = {
+        **LAUNCH,
+        "prometheusRule": {
+            "enabled": True,
+            "rules": {
+                "PlatformAdoptionBelowTarget": {"enabled": False},
+                "PlatformAdoptionBehindCurve": {"enabled": False},
+                "AdoptionCollectorDataStale": {"for": "10m", "severity": "critical"},
+                "AdoptionCollectorAbsent": {"severity": "info"},
+            },
+        },
+    }
+    spec = render_rule(values)["spec"]
+    # Both adoption alerts off: their group keeps only the org-wide recording rules.
+    assert [g["name"] for g in spec["groups"]] == [
+        "adoption-collector.adoption",
+        "adoption-collector.collector",
+    ]
+    assert [r.get("alert") for r in spec["groups"][0]["rules"]] == [None] * 7
+    rules = rules_by_alert(spec)
+    assert set(rules) == ALERTS - {"PlatformAdoptionBelowTarget", "PlatformAdoptionBehindCurve"}
+    stale, absent, down = (
+        rules["AdoptionCollectorDataStale"],
+        rules["AdoptionCollectorAbsent"],
+        rules["AdoptionCollectorDown"],
+    )
+    assert (stale["for"], stale["labels"]) == ("10m", {"severity": "critical"})
+    assert (absent["for"], absent["labels"]) == ("30m", {"severity": "info"})
+    assert (down["for"], down["labels"]) == ("30m", {"severity": "warning"})
+
+
+def test_additional_rules_join_in_their_own_group(tmp_path: Path) -> None:
+    extra = {
+        "alert": "PaymentsShadowWorkloads",
+        "expr": 'adoption_team_workloads{team="payments",path="shadow"} > 10',
+        "for": "1h",
+        "labels": {"severity": "info"},
+        "annotations": {"summary": "{{ $value }} shadow workloads in payments."},
+    }
+    values = {**LAUNCH, "prometheusRule": {"enabled": True, "additionalRules": [extra]}}
+    spec = render_rule(values)["spec"]
+    assert [g["name"] for g in spec["groups"]] == [
+        "adoption-collector.adoption",
+        "adoption-collector.collector",
+        "adoption-collector.additional",
+    ]
+    assert spec["groups"][2]["rules"] == [extra]
+    rule_file = tmp_path / "rules.yaml"
+    rule_file.write_text(yaml.safe_dump(spec))
+    result = promtool("check", "rules", rule_file)
+    assert (result.returncode, result.stdout) == (
+        0,
+        f"Checking {rule_file}\n  SUCCESS: 16 rules found\n\n",
+    ), result.stderr

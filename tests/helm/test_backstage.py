@@ -1,4 +1,4 @@
-"""The chart's Backstage source: config keys, the token's Secret and variable, the egress rule."""
+"""The chart's Backstage source: config keys, the token's Secret and file, the egress rule."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from helm_python import HelmRenderError
 
 from collector import config
-from tests.helm.chart import FULLNAME, LAUNCH, NAMESPACE, SELECTOR, merged, render
+from tests.helm.chart import FULLNAME, LAUNCH, NAMESPACE, SELECTOR, Rendered, merged, render
 
 BACKSTAGE: dict[str, Any] = {
     "config": {"backstage": {"base_url": "https://backstage.example.com", "page_size": 200}},
@@ -30,18 +30,17 @@ def test_the_token_becomes_a_secret_and_the_variable_the_config_names() -> None:
         "timeout": "30s",
         "poll_timeout": "5m",
         "page_size": 200,
-        "token_env": "BACKSTAGE_TOKEN",
+        "token_file": "/etc/adoption-collector/backstage-token",
     }
     config.parse({**rendered.config}, "chart")  # the collector accepts what the chart wrote
     secret = rendered.one("Secret", f"{FULLNAME}-backstage")
     assert secret["metadata"]["namespace"] == NAMESPACE
     assert base64.b64decode(secret["data"]["token"]) == b"static-token-for-tests"
-    assert rendered.container["env"] == [
-        {
-            "name": "BACKSTAGE_TOKEN",
-            "valueFrom": {"secretKeyRef": {"name": f"{FULLNAME}-backstage", "key": "token"}},
-        }
-    ]
+    assert "env" not in rendered.container
+    assert _token_source(rendered) == {
+        "name": f"{FULLNAME}-backstage",
+        "items": [{"key": "token", "path": "backstage-token", "mode": 0o440}],
+    }
     annotations = rendered.deployment["spec"]["template"]["metadata"]["annotations"]
     assert "checksum/backstage-secret" in annotations
     for doc in rendered.docs:
@@ -57,9 +56,25 @@ def test_an_existing_secret_is_referenced_not_created() -> None:
     )
     rendered = render(values)
     assert rendered.all("Secret") == []
-    assert rendered.container["env"] == [
-        {"name": "BACKSTAGE_TOKEN", "valueFrom": {"secretKeyRef": {"name": "bs", "key": "t"}}}
+    assert _token_source(rendered) == {
+        "name": "bs",
+        "items": [{"key": "t", "path": "backstage-token", "mode": 0o440}],
+    }
+
+
+def _token_source(rendered: Rendered) -> object:
+    """The Secret projected into the config directory as the Backstage token file."""
+    (config_volume,) = [
+        v
+        for v in rendered.deployment["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == "config"
     ]
+    (found,) = [
+        source["secret"]
+        for source in config_volume["projected"]["sources"]
+        if "secret" in source and source["secret"]["items"][0]["path"] == "backstage-token"
+    ]
+    return found
 
 
 def test_the_network_policy_opens_the_backstage_backend_only_when_configured() -> None:

@@ -107,8 +107,8 @@ def test_everything_config_keeps_every_user_key(everything: Rendered) -> None:
     assert settings.github.model_dump() == {
         "org": "acme",
         "base_url": "https://github.example.com/api/v3",
-        "token_env": "GITHUB_TOKEN",
-        "token_file": None,
+        "token_env": None,
+        "token_file": "/etc/adoption-collector/github-token",
         "app": None,
         "interval": 3600.0,
         "timeout": 15.0,

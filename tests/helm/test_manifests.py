@@ -132,8 +132,38 @@ def test_every_object_carries_the_common_labels(any_case: Rendered) -> None:
         assert {k: labels[k] for k in SELECTOR} == SELECTOR
 
 
-def test_everything_adds_custom_labels_everywhere(everything: Rendered) -> None:
-    assert {d["metadata"]["labels"]["cost-center"] for d in everything.docs} == {"platform"}
+def test_everything_adds_common_labels_everywhere(everything: Rendered) -> None:
+    # commonLabels, and customLabels (the former name) over them.
+    labels = {
+        (d["metadata"]["labels"]["cost-center"], d["metadata"]["labels"]["example.com/owner"])
+        for d in everything.docs + everything.foreign
+    }
+    assert labels == {("platform", "platform-observability")}
+
+
+def test_scrape_annotations_on_the_service(default: Rendered, everything: Rendered) -> None:
+    assert "annotations" not in default.one("Service")["metadata"]
+    assert everything.one("Service")["metadata"]["annotations"] == {
+        "example.com/scrape": "false",
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "9853",
+        "prometheus.io/path": "/metrics",
+        "prometheus.io/scheme": "http",
+    }
+    tls = render(
+        merged(
+            LAUNCH,
+            {
+                "service": {"scrapeAnnotations": True, "port": 9443},
+                "webConfig": {"existingSecret": "collector-web", "tls": True},
+            },
+        )
+    )
+    annotations = tls.one("Service")["metadata"]["annotations"]
+    assert (annotations["prometheus.io/scheme"], annotations["prometheus.io/port"]) == (
+        "https",
+        "9443",
+    )
 
 
 def test_service_monitor_selects_the_service_port(everything: Rendered) -> None:
@@ -312,3 +342,39 @@ def test_notes_warn_when_persistence_is_off() -> None:
     rendered = render(merged(LAUNCH, {"persistence": {"enabled": False}}))
     assert "WARNING: persistence is disabled" in rendered.notes
     assert "resets whenever the pod is replaced" in rendered.notes
+
+
+def test_notes_say_where_alerts_and_dashboards_are(default: Rendered) -> None:
+    section = default.notes.split("3. Alerts and dashboards:\n", 1)[1]
+    assert section == (
+        "\n"
+        "  Alert rules are off (prometheusRule.enabled=false). With the Prometheus Operator, set\n"
+        "  prometheusRule.enabled=true (needs its PrometheusRule CRD). Without it, add the same rules\n"
+        "  to your Prometheus' rule_files: deploy/prometheus/adoption-collector.rules.yaml in the\n"
+        "  project's repository.\n"
+        "\n"
+        "  Dashboards are off (dashboards.enabled=false): set it to ship them as ConfigMaps for\n"
+        "  Grafana's dashboard sidecar, or import the JSON files of deploy/grafana (in the project's\n"
+        "  repository) into Grafana by hand.\n"
+    )
+    values = {
+        "prometheusRule": {"enabled": True, "namespace": "monitoring"},
+        "dashboards": {"enabled": True, "annotations": {"grafana_folder": "Platform"}},
+    }
+    enabled = render(merged(LAUNCH, values))
+    section = enabled.notes.split("3. Alerts and dashboards:\n", 1)[1]
+    # Rendered offline, so the CRD is never found here.
+    assert section == (
+        "\n"
+        f"  Alert rules: PrometheusRule {FULLNAME} in namespace monitoring.\n"
+        "  The Prometheus Operator loads it only if its ruleSelector matches the rule's labels\n"
+        "  (prometheusRule.labels, e.g. release: kube-prometheus-stack) and its namespace is watched.\n"
+        "  Every alert's runbook_url points at "
+        "https://github.com/adoption-collector/adoption-collector/blob/main/docs/runbook.md.\n"
+        "  NOTE: the monitoring.coreos.com/v1 PrometheusRule CRD was not found (or the chart was rendered\n"
+        "  offline): install the Prometheus Operator's CRDs first, or the install fails on this object.\n"
+        "\n"
+        f'  Dashboards: ConfigMaps labelled grafana_dashboard="1" in namespace {NAMESPACE},\n'
+        "  for Grafana's dashboard sidecar (kube-prometheus-stack: grafana.sidecar.dashboards.label and\n"
+        "  labelValue must match; searchNamespace must include that namespace).\n"
+    )

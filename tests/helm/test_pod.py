@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from typing import Any
+
+import pytest
 
 from tests.helm.chart import (
     FULLNAME,
@@ -27,6 +30,7 @@ CONTAINER_SECURITY = {
     "allowPrivilegeEscalation": False,
     "capabilities": {"drop": ["ALL"]},
 }
+DIGEST = "sha256:" + "ab" * 32
 WRITABLE = {"state": "/var/lib/adoption-collector", "tmp": "/tmp"}
 
 
@@ -91,11 +95,11 @@ def test_the_only_secrets_the_pod_can_read_are_its_github_credential(any_case: R
         if "secret" in source
     ]
     github = f"{FULLNAME}-github"
-    assert env_secrets in ([], [("GITHUB_TOKEN", github)])
+    # Secrets are files (the token too, so a rotated one needs no restart), never environment.
+    assert env_secrets == []
     assert projected in ([], [github])
     # A user's extraVolumes (the kubeconfigs of remote clusters) are the only other ones.
     assert volume_secrets in ([], ["adoption-collector-kubeconfigs"])
-    assert not (env_secrets and projected)  # a token or an App key, never both
     # No service account token is projected by hand; the automounted one is the only one.
     assert not any(
         "serviceAccountToken" in source
@@ -236,7 +240,7 @@ def test_replica_count_zero_stops_the_collector() -> None:
 def test_everything_pod_options(everything: Rendered) -> None:
     pod = everything.pod
     container = everything.container
-    assert container["image"] == "ghcr.io/adoption-collector/adoption-collector:0.1.0-rc1"
+    assert container["image"] == "registry.example.com/platform/adoption-collector:0.1.0-rc1"
     assert container["imagePullPolicy"] == "Always"
     assert container["args"][:2] == ["--log-level", "debug"]
     assert pod["imagePullSecrets"] == [{"name": "registry-credentials"}]
@@ -249,13 +253,7 @@ def test_everything_pod_options(everything: Rendered) -> None:
     template = everything.deployment["spec"]["template"]["metadata"]
     assert template["annotations"]["example.com/team"] == "platform"
     assert template["labels"]["example.com/tier"] == "observability"
-    assert container["env"] == [
-        {
-            "name": "GITHUB_TOKEN",
-            "valueFrom": {"secretKeyRef": {"name": f"{FULLNAME}-github", "key": "token"}},
-        },
-        {"name": "TZ", "value": "UTC"},
-    ]
+    assert container["env"] == [{"name": "TZ", "value": "UTC"}]
     assert container["volumeMounts"][-1] == {
         "name": "kubeconfigs",
         "mountPath": "/etc/kubeconfigs",
@@ -267,10 +265,29 @@ def test_everything_pod_options(everything: Rendered) -> None:
     }
 
 
-def test_image_digest_pins_the_image() -> None:
-    digest = "sha256:" + "ab" * 32
-    rendered = render(merged(LAUNCH, {"image": {"digest": digest}}))
-    assert rendered.container["image"] == f"ghcr.io/adoption-collector/adoption-collector@{digest}"
+@pytest.mark.parametrize(
+    ("values", "image"),
+    [
+        ({}, "ghcr.io/adoption-collector/adoption-collector:0.1.0"),
+        ({"image": {"digest": DIGEST}}, f"ghcr.io/adoption-collector/adoption-collector@{DIGEST}"),
+        ({"image": {"registry": ""}}, "adoption-collector/adoption-collector:0.1.0"),
+        (
+            {"image": {"registry": "", "repository": "acme/collector", "tag": "1.2"}},
+            "acme/collector:1.2",
+        ),
+        # An umbrella chart's mirror wins over the chart's registry.
+        (
+            {"global": {"imageRegistry": "mirror.example.com"}, "image": {"tag": "1.2"}},
+            "mirror.example.com/adoption-collector/adoption-collector:1.2",
+        ),
+        (
+            {"global": {"imageRegistry": "mirror.example.com"}, "image": {"digest": DIGEST}},
+            f"mirror.example.com/adoption-collector/adoption-collector@{DIGEST}",
+        ),
+    ],
+)
+def test_image_reference(values: dict[str, Any], image: str) -> None:
+    assert render(merged(LAUNCH, values)).container["image"] == image
 
 
 def test_config_checksum_is_the_rendered_config_and_rolls_the_pod(default: Rendered) -> None:
@@ -315,12 +332,19 @@ def test_existing_token_secret_is_referenced_and_none_created() -> None:
         )
     )
     assert rendered.all("Secret") == []
-    assert rendered.container["env"] == [
-        {"name": "GITHUB_TOKEN", "valueFrom": {"secretKeyRef": {"name": "gh-token", "key": "pat"}}}
-    ]
+    assert "env" not in rendered.container
+    # A file beside the config, which the collector reads on every scan: the kubelet updates
+    # it when the Secret is rotated, so no restart (and no checksum annotation) is needed.
+    assert _key_source(rendered) == {
+        "secret": {
+            "name": "gh-token",
+            "items": [{"key": "pat", "path": "github-token", "mode": 0o440}],
+        }
+    }
     annotations = rendered.deployment["spec"]["template"]["metadata"]["annotations"]
     assert set(annotations) == {"checksum/config"}
-    assert rendered.config["github"]["token_env"] == "GITHUB_TOKEN"
+    assert rendered.config["github"]["token_file"] == "/etc/adoption-collector/github-token"
+    assert "token_env" not in rendered.config["github"]
 
 
 def _key_source(rendered: Rendered) -> dict[str, object]:

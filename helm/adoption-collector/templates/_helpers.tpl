@@ -55,7 +55,7 @@ app.kubernetes.io/part-of: {{ include "adoption-collector.name" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
-{{- with .Values.customLabels }}
+{{- with mergeOverwrite (deepCopy (.Values.commonLabels | default dict)) (.Values.customLabels | default dict) }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
@@ -80,14 +80,20 @@ The name of the service account to use.
 {{- end -}}
 
 {{/*
-The image reference: repository:tag, tag defaulting to the chart's appVersion, or
-repository@digest when a digest is pinned.
+The image reference, as prometheus-community charts build it: [registry/]repository, then
+@digest when a digest is pinned, else :tag (the chart's appVersion when empty).
+global.imageRegistry overrides image.registry, for umbrella charts and mirrors.
 */}}
 {{- define "adoption-collector.image" -}}
+{{- $registry := .Values.global.imageRegistry | default .Values.image.registry -}}
+{{- $repository := .Values.image.repository -}}
+{{- if $registry -}}
+{{- $repository = printf "%s/%s" $registry $repository -}}
+{{- end -}}
 {{- if .Values.image.digest -}}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- printf "%s@%s" $repository .Values.image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 {{- end -}}
 
@@ -98,6 +104,10 @@ them in step.
 {{- define "adoption-collector.configDir" -}}/etc/adoption-collector{{- end -}}
 {{- define "adoption-collector.stateDir" -}}/var/lib/adoption-collector{{- end -}}
 {{- define "adoption-collector.githubAppKeyFile" -}}github-app-private-key.pem{{- end -}}
+{{- /* The token is a file, not an environment variable: the collector reads it on every scan,
+so a rotated Secret (which the kubelet updates in the volume) needs no restart. */ -}}
+{{- define "adoption-collector.githubTokenFile" -}}github-token{{- end -}}
+{{- define "adoption-collector.backstageTokenFile" -}}backstage-token{{- end -}}
 {{- /* Its own directory, not one under configDir: a mount point inside another read-only
 volume needs the runtime to create a directory there, which some runtimes refuse. */ -}}
 {{- define "adoption-collector.webConfigDir" -}}/etc/adoption-collector-web{{- end -}}
@@ -251,7 +261,7 @@ the collector validates the result at start (and `adoption-collector check-confi
 {{- end -}}
 {{- end -}}
 {{- if eq $credential "token" -}}
-{{- $_ = set $github "token_env" "GITHUB_TOKEN" -}}
+{{- $_ = set $github "token_file" (printf "%s/%s" (include "adoption-collector.configDir" .) (include "adoption-collector.githubTokenFile" .)) -}}
 {{- else if eq $credential "app" -}}
 {{- if not (and .Values.github.app.appId .Values.github.app.installationId) -}}
 {{- fail "github.app.appId and github.app.installationId are required with a GitHub App private key" -}}
@@ -281,7 +291,7 @@ the collector validates the result at start (and `adoption-collector check-confi
 {{- fail (printf "config.backstage.%s conflicts with backstage.token; the collector takes exactly one" .) -}}
 {{- end -}}
 {{- end -}}
-{{- $_ = set $backstage "token_env" "BACKSTAGE_TOKEN" -}}
+{{- $_ = set $backstage "token_file" (printf "%s/%s" (include "adoption-collector.configDir" .) (include "adoption-collector.backstageTokenFile" .)) -}}
 {{- else if not (or $backstage.token_env $backstage.token_file) -}}
 {{- fail "config.backstage.base_url is set but no token: set backstage.token (existingSecret or value)" -}}
 {{- end -}}
@@ -295,4 +305,21 @@ the collector validates the result at start (and `adoption-collector check-confi
 {{- end -}}
 
 {{- toYaml $config -}}
+{{- end -}}
+
+
+{{/*
+One alert's settings, as YAML (templates return strings): enabled, and for and severity from
+prometheusRule.rules.<alert> over those of the alert's block of thresholds; runbook_url is
+prometheusRule.runbookUrl plus the alert's anchor there. Called with (list prometheusRule name block).
+*/}}
+{{- define "adoption-collector.alert" -}}
+{{- $r := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $block := index . 2 -}}
+{{- $rule := get ($r.rules | default dict) $name | default dict -}}
+enabled: {{ ternary $rule.enabled true (hasKey $rule "enabled") }}
+for: {{ $rule.for | default $block.for | default "" | quote }}
+severity: {{ $rule.severity | default $block.severity | quote }}
+runbook_url: {{ printf "%s#%s" $r.runbookUrl (lower $name) | quote }}
 {{- end -}}
