@@ -181,7 +181,7 @@ class KubeSimulator(Loopback):
     ) -> Path:
         """A kubeconfig as a real cluster hands out: the server, its CA (inline), and the
         static token; `user` replaces the user entry, `cluster` adds to the cluster entry
-        (keys of either as a kubeconfig spells them)."""
+        (keys of either as a kubeconfig spells them; a None value removes the key)."""
         cluster_name = cluster_name or context
         if user is None:
             user = {"token": self.token} if self.token is not None else {}
@@ -189,6 +189,7 @@ class KubeSimulator(Loopback):
         if self.ca is not None:
             entry["certificate-authority-data"] = base64.b64encode(self.ca.cert_pem).decode()
         entry.update(cluster or {})
+        entry = {key: value for key, value in entry.items() if value is not None}
         kubeconfig = {
             "apiVersion": "v1",
             "kind": "Config",

@@ -581,8 +581,12 @@ class KubernetesSource:
 
     def _authorize(self, client: Any) -> None:
         if self._token is not None:
-            budget = self._budget()
-            token = self._token.get(budget.end, budget.limit)
+            # A credential plugin gets what is left of the poll, not one request's timeout:
+            # signing in (a browser-less SSO refresh) may well take longer than a list.
+            limit = (
+                f"the poll took longer than kubernetes.poll_timeout ({_seconds(self.poll_timeout)})"
+            )
+            token = self._token.get(self._poll_end, limit)
             client.configuration.api_key["BearerToken"] = f"Bearer {token}"
 
     def _fail(self, client: Any, endpoint: _Endpoint, cause: str) -> PollError:
