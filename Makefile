@@ -26,11 +26,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The end-to-end tests use real programs, Debian's packages: a Prometheus server scrapes the
-# collector, and headless Chromium renders the status page. Only what is missing is installed.
+# collector, headless Chromium renders the status page, and kubectl (kubernetes-client) reads
+# the simulated clusters. Only what is missing is installed.
 tools:
 	@missing=""; \
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="prometheus"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
 	[ -z "$$missing" ] || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
