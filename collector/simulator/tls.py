@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-_VALIDITY = dt.timedelta(days=2)
+_VALIDITY = dt.timedelta(days=365)  # a demo may run for days
 
 
 @dataclass(frozen=True, slots=True)
