@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes
+import urllib3
 import yaml
 from kubernetes.config.kube_config import KubeConfigLoader
 
@@ -96,9 +97,8 @@ class ExecPlugin(BearerToken):
         return self._token
 
     def refused(self) -> bool:
-        fresh = self._token is None
         self._token = None  # the next request runs the plugin again
-        return not fresh
+        return True
 
     def _fail(self, cause: str) -> CredentialError:
         return CredentialError(f"cluster {self.cluster}: credential plugin {self.command} {cause}")
@@ -317,7 +317,5 @@ def connect(cluster: config.Cluster) -> tuple[Any, BearerToken | None]:
             where,
         )
         # That warning says it once; urllib3 would say it again on every request.
-        import urllib3
-
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     return kubernetes.client.ApiClient(configuration), token
