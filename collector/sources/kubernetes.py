@@ -777,8 +777,8 @@ class KubernetesSource:
         renewed = False
         for attempt in range(MAX_THROTTLE_RETRIES + 1):
             status, headers, body = self._request(client, endpoint, params, accept)
-            while status == 401 and not renewed and self._token and self._token.refused():
-                # As client-go: a refused token that can be renewed is, once.
+            if status == 401 and not renewed and self._token is not None and self._token.refused():
+                # As client-go: a refused token that can be renewed is, once per request.
                 renewed = True
                 status, headers, body = self._request(client, endpoint, params, accept)
             retry_after = headers.get("Retry-After")
