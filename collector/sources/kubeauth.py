@@ -175,11 +175,13 @@ class ExecPlugin(BearerToken):
 
 class TokenFile(BearerToken):
     """A token file that is replaced while the collector runs (a projected service-account
-    token): read again whenever it is a different file or has changed."""
+    token, a kubeconfig's `tokenFile`): read again whenever it is a different file or has
+    changed."""
 
-    def __init__(self, cluster: str, path: str) -> None:
+    def __init__(self, cluster: str, path: str, what: str = "service account token file") -> None:
         self.cluster = cluster
         self.path = path
+        self.what = what
         self._seen: tuple[int, int, int] | None = None
         self._token = ""
 
@@ -191,14 +193,13 @@ class TokenFile(BearerToken):
                 token = Path(self.path).read_text(encoding="utf-8").strip()
                 if not token:
                     raise CredentialError(
-                        f"cluster {self.cluster}: the service account token file "
-                        f"{self.path} is empty"
+                        f"cluster {self.cluster}: the {self.what} {self.path} is empty"
                     )
                 self._token, self._seen = token, seen
         except OSError as exc:
             raise CredentialError(
-                f"cluster {self.cluster}: cannot read the service account token file "
-                f"{self.path}: {exc.strerror or exc}"
+                f"cluster {self.cluster}: cannot read the {self.what} {self.path}: "
+                f"{exc.strerror or exc}"
             ) from None
         return self._token
 
@@ -252,8 +253,13 @@ def _from_kubeconfig(cluster: config.Cluster, configuration: Any) -> tuple[Beare
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     base = path.resolve().parent
     cluster_entry, user = _select(raw, cluster.context)
-    plugin: BearerToken | None = None
-    if isinstance(user, dict) and isinstance(user.get("exec"), dict):
+    token: BearerToken | None = None
+    if isinstance(user, dict) and not user.get("token") and isinstance(user.get("tokenFile"), str):
+        # The loader reads it once; client-go, as here, reads it again while running.
+        raw = copy.deepcopy(raw)
+        _, user = _select(raw, cluster.context)
+        token = TokenFile(cluster.name, str(base / user.pop("tokenFile")), "token file")
+    elif isinstance(user, dict) and isinstance(user.get("exec"), dict):
         # The loader would run the plugin now, unbounded: take it out and run it here.
         raw = copy.deepcopy(raw)
         _, user = _select(raw, cluster.context)
@@ -261,14 +267,14 @@ def _from_kubeconfig(cluster: config.Cluster, configuration: Any) -> tuple[Beare
         info = None
         if exec_config.get("provideClusterInfo") and isinstance(cluster_entry, dict):
             info = _cluster_info(cluster_entry, base)
-        plugin = ExecPlugin(cluster.name, exec_config, base, info)
+        token = ExecPlugin(cluster.name, exec_config, base, info)
     loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
         config_dict=raw, active_context=cluster.context, config_base_path=str(base)
     )
     loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
-    if plugin is not None:
+    if token is not None:
         configuration.refresh_api_key_hook = None
-    return plugin, str(path)
+    return token, str(path)
 
 
 def _in_cluster(cluster: config.Cluster, configuration: Any) -> tuple[BearerToken, str]:

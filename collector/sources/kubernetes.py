@@ -836,6 +836,8 @@ class KubernetesSource:
                 # "SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ..."
                 reason = " ".join(str(exc.reason).split("\n")[1:]) or str(exc.reason)
                 cause = f"cannot reach the API server: {reason}"
+                if "CERTIFICATE_VERIFY_FAILED" in reason:
+                    cause += " (check the cluster's certificate-authority in the kubeconfig)"
             raise self._fail(client, endpoint, cause) from None
         raw = response.response
         try:

@@ -379,6 +379,24 @@ def test_in_cluster_token_rotation(
         polling.close()
 
 
+def test_a_kubeconfig_token_file_is_read_again_when_replaced(
+    kube_sim: KubeSimulator, tmp_path: Path
+) -> None:
+    seed_small(kube_sim)
+    (tmp_path / "token").write_text(CANARY)
+    kubeconfig = kube_sim.write_kubeconfig(tmp_path / "kubeconfig", user={"tokenFile": "token"})
+    polling = from_kubeconfig(kubeconfig)
+    try:
+        assert len(polling.poll().workloads) == 4
+        (tmp_path / "token.new").write_text(f"{CANARY}-rotated")
+        os.replace(tmp_path / "token.new", tmp_path / "token")
+        kube_sim.token = f"{CANARY}-rotated"
+        assert len(polling.poll().workloads) == 4
+    finally:
+        polling.close()
+    assert None not in {r.user for r in kube_sim.requests}
+
+
 def test_in_cluster_missing_mounts_are_named(
     kube_sim: KubeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
