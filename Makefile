@@ -48,14 +48,16 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The end-to-end tests use real programs, Debian's packages: a Prometheus server scrapes the
-# collector, headless Chromium renders the status page, and Node runs a real Backstage
-# backend. Only what is missing is installed.
+# collector, headless Chromium renders the status page, Node runs a real Backstage backend,
+# and kubectl (kubernetes-client) reads the simulated clusters. Only what is missing is
+# installed.
 tools:
 	@missing=""; \
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="prometheus"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	command -v g++ >/dev/null && command -v make >/dev/null || missing="$$missing g++ make"; \
+	command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
 	[ -z "$$missing" ] || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \

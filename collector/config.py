@@ -134,6 +134,10 @@ class Cluster(_Section):
     kubeconfig: str | None = None
     context: str | None = None
     in_cluster: bool = False
+    # With in_cluster: where the service-account token and the API server's CA are
+    # mounted; None: the kubelet's standard paths.
+    token_file: str | None = Field(default=None, min_length=1)
+    ca_file: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_way_in(self) -> Cluster:
@@ -141,6 +145,8 @@ class Cluster(_Section):
             raise ValueError("set exactly one of kubeconfig or in_cluster: true")
         if self.in_cluster and self.context is not None:
             raise ValueError("context applies only with kubeconfig")
+        if not self.in_cluster and (self.token_file or self.ca_file):
+            raise ValueError("token_file and ca_file apply only with in_cluster: true")
         return self
 
 

@@ -281,3 +281,24 @@ def test_collector_scope_is_optional_and_named_when_wrong() -> None:
     assert problems({**base, "collector": {"scope": ["eu"]}}) == [
         "collector.scope: must be a string"
     ]
+
+
+def test_service_account_paths_apply_only_in_cluster() -> None:
+    in_cluster = {
+        "name": "here",
+        "in_cluster": True,
+        "token_file": "/sa/token",
+        "ca_file": "/sa/ca",
+    }
+    s = config.parse(
+        {"platform": {"launch_date": "2026-03-01"}, "kubernetes": {"clusters": [in_cluster]}}
+    )
+    assert (s.kubernetes.clusters[0].token_file, s.kubernetes.clusters[0].ca_file) == (
+        "/sa/token",
+        "/sa/ca",
+    )
+    remote = {"name": "eu", "kubeconfig": "/k", "token_file": "/sa/token"}
+    raw = {"platform": {"launch_date": "2026-03-01"}, "kubernetes": {"clusters": [remote]}}
+    assert problems(raw) == [
+        "kubernetes.clusters[0]: token_file and ca_file apply only with in_cluster: true"
+    ]

@@ -58,10 +58,16 @@ def get(
     request = urllib.request.Request(sim.url + path, headers={"Accept": accept})
     request.add_header("Authorization", f"Bearer {token or sim.token}")
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5, context=sim.client_context()) as response:
             return response.status, dict(response.headers), json.loads(response.read())
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), json.loads(err.read())
+
+
+def https(sim: KubeSimulator) -> http.client.HTTPSConnection:
+    return http.client.HTTPSConnection(
+        "127.0.0.1", sim.port, timeout=5, context=sim.client_context()
+    )
 
 
 def test_typed_lists_deserialise(kube_sim: KubeSimulator, api: client.ApiClient) -> None:
@@ -198,8 +204,11 @@ def test_foreign_or_garbage_continue_tokens(kube_sim: KubeSimulator) -> None:
     assert (status, body["reason"]) == (400, "BadRequest")
 
 
-def test_auth_required(kube_sim: KubeSimulator) -> None:
+def test_auth_required(kube_sim: KubeSimulator, tmp_path: Path) -> None:
+    assert kube_sim.ca is not None
     configuration = client.Configuration(host=kube_sim.url)
+    configuration.ssl_ca_cert = str(tmp_path / "ca.crt")
+    (tmp_path / "ca.crt").write_bytes(kube_sim.ca.cert_pem)
     with client.ApiClient(configuration) as anonymous, pytest.raises(client.ApiException) as raised:
         client.CoreV1Api(anonymous).list_namespace()
     assert raised.value.status == 401
@@ -270,6 +279,7 @@ def test_faults(kube_sim: KubeSimulator) -> None:
             headers={"Authorization": f"Bearer {kube_sim.token}"},
         ),
         timeout=5,
+        context=kube_sim.client_context(),
     ) as response:
         assert response.read() == b'{"kind": "StatefulSetList", "items": ['
 
@@ -284,7 +294,7 @@ def test_slow_and_dropped_answers(kube_sim: KubeSimulator) -> None:
     seed(kube_sim)
     headers = {"Authorization": f"Bearer {kube_sim.token}", "Accept": METADATA_ACCEPT}
     kube_sim.add_fault("/apis/apps/v1/deployments", 200, trickle=0.01)
-    conn = http.client.HTTPConnection("127.0.0.1", kube_sim.port, timeout=5)
+    conn = https(kube_sim)
     conn.request("GET", "/apis/apps/v1/deployments", headers=headers)
     started = time.monotonic()
     response = conn.getresponse()
@@ -303,14 +313,14 @@ def test_slow_and_dropped_answers(kube_sim: KubeSimulator) -> None:
     conn.close()
 
     kube_sim.add_fault("/apis/apps/v1/deployments", 200, drop=True)
-    conn = http.client.HTTPConnection("127.0.0.1", kube_sim.port, timeout=5)
+    conn = https(kube_sim)
     conn.request("GET", "/apis/apps/v1/deployments", headers=headers)
     with pytest.raises(http.client.RemoteDisconnected):
         conn.getresponse()  # not a byte of an answer
     conn.close()
 
     kube_sim.add_fault("/apis/apps/v1/deployments", 503, drop=True, trickle=0.001)
-    conn = http.client.HTTPConnection("127.0.0.1", kube_sim.port, timeout=5)
+    conn = https(kube_sim)
     conn.request("GET", "/apis/apps/v1/deployments", headers=headers)
     response = conn.getresponse()
     assert response.status == 503

@@ -4,8 +4,11 @@ kube-apiserver cannot run where the collector is developed and tested, so this
 serves the part of its HTTP API the collector and the official client use:
 discovery, cluster-wide and per-namespace lists of namespaces and workloads
 (full objects or metadata-only PartialObjectMetadataList), label selectors,
-limit/continue pagination with expiring tokens, bearer-token auth, and injected
-faults. It is plain HTTP on loopback; TLS is the client library's business.
+limit/continue pagination with expiring tokens, and injected faults. Like a real one it
+speaks HTTPS, with a certificate from a CA made per run (`tls.shared_ca`), and
+authenticates a request by its client certificate (signed by that CA) or its bearer token
+(the static one, or any `authenticate_token` accepts, as a webhook token authenticator
+would). `tls=False` serves plain HTTP, for the benchmarks, whose figures were measured so.
 
 Lists are served from the current store rather than from a snapshot at the
 token's resourceVersion; tests that need "the list changed mid-pagination"
@@ -21,9 +24,10 @@ import datetime as dt
 import json
 import re
 import secrets
+import ssl
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,12 @@ from urllib.parse import parse_qsl, urlsplit
 from collector.simulator import resources as res
 from collector.simulator.loopback import Fault, Faults, Handler, Loopback, hang_up, send_body
 from collector.simulator.resources import JsonDict, Resource
+from collector.simulator.tls import (
+    CertificateAuthority,
+    client_context,
+    server_context,
+    shared_ca,
+)
 
 METADATA_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 MAX_LOGGED_REQUESTS = 100_000
@@ -42,6 +52,11 @@ _OBJECT_PATH = re.compile(
     r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?$"
 )
 
+# What a real server's default flow schema "service-accounts" and its priority level
+# "workload-low" would answer with.
+_FLOW_SCHEMA_UID = "4d3f2c1b-0a9e-4b8c-9d7e-6f5a4b3c2d1e"
+_PRIORITY_LEVEL_UID = "8e7d6c5b-4a39-4281-b0c9-d8e7f6a5b4c3"
+
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
 
 
@@ -51,6 +66,7 @@ class RequestRecord:
     path: str
     query: dict[str, str]
     accept: str
+    user: str | None = None  # who the request authenticated as; None: it was refused (401)
 
 
 @dataclass(slots=True)
@@ -97,6 +113,18 @@ def _meta_bytes(entry: _Entry) -> bytes:
     return entry.meta
 
 
+def _representation(accept: str) -> str:
+    """ "meta", "table" or "full": the first form in `accept` this server can print."""
+    for part in accept.split(","):
+        if "as=PartialObjectMetadata" in part:
+            return "meta"
+        if res.TABLE_ACCEPT in part:
+            return "table"
+        if part.strip().startswith(("application/json", "*/*")):
+            return "full"
+    return "full"
+
+
 def _full_bytes(entry: _Entry) -> bytes:
     if entry.full is None:
         entry.full = _dumps(entry.obj)
@@ -106,9 +134,23 @@ def _full_bytes(entry: _Entry) -> bytes:
 class KubeSimulator(Loopback):
     thread_name = "kube-simulator"
 
-    def __init__(self, token: str | None = "sim-token", *, user: str = DEFAULT_USER) -> None:
+    def __init__(
+        self,
+        token: str | None = "sim-token",
+        *,
+        user: str = DEFAULT_USER,
+        tls: bool = True,
+        ca: CertificateAuthority | None = None,
+        authenticate_token: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """`token`: the bearer token accepted as `user` (assign a new one to rotate it: the
+        old one is refused from then on); None, with no `authenticate_token`, lets every
+        request in. `authenticate_token`: the user another token belongs to, or None."""
         self.token = token
         self.user = user
+        self.authenticate_token = authenticate_token
+        self.ca = (ca or shared_ca()) if tls else None
+        self._tls = server_context(self.ca, self.ca.issue_server()) if self.ca else None
         self.requests: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._tables: dict[str, _Table] = {name: _Table() for name in res.RESOURCES}
@@ -120,16 +162,39 @@ class KubeSimulator(Loopback):
 
     # --- lifecycle ---------------------------------------------------------------
 
+    def tls_context(self) -> ssl.SSLContext | None:
+        return self._tls
+
+    def client_context(self) -> ssl.SSLContext | None:
+        """A client context trusting this server's CA (None over plain HTTP), for tests
+        that read the server directly."""
+        return client_context(self.ca) if self.ca is not None else None
+
     def write_kubeconfig(
-        self, path: str | Path, context: str = "sim", cluster_name: str | None = None
+        self,
+        path: str | Path,
+        context: str = "sim",
+        cluster_name: str | None = None,
+        *,
+        user: Mapping[str, Any] | None = None,
+        cluster: Mapping[str, Any] | None = None,
     ) -> Path:
+        """A kubeconfig as a real cluster hands out: the server, its CA (inline), and the
+        static token; `user` replaces the user entry, `cluster` adds to the cluster entry
+        (keys of either as a kubeconfig spells them; a None value removes the key)."""
         cluster_name = cluster_name or context
-        user: JsonDict = {"token": self.token} if self.token is not None else {}
+        if user is None:
+            user = {"token": self.token} if self.token is not None else {}
+        entry: JsonDict = {"server": self.url}
+        if self.ca is not None:
+            entry["certificate-authority-data"] = base64.b64encode(self.ca.cert_pem).decode()
+        entry.update(cluster or {})
+        entry = {key: value for key, value in entry.items() if value is not None}
         kubeconfig = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": cluster_name, "cluster": {"server": self.url}}],
-            "users": [{"name": f"{context}-user", "user": user}],
+            "clusters": [{"name": cluster_name, "cluster": entry}],
+            "users": [{"name": f"{context}-user", "user": dict(user)}],
             "contexts": [
                 {"name": context, "context": {"cluster": cluster_name, "user": f"{context}-user"}}
             ],
@@ -286,11 +351,12 @@ class KubeSimulator(Loopback):
         path = split.path.rstrip("/") or "/"
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         accept = h.headers.get("Accept", "")
+        user = self._authenticate(h)
         with self._lock:
-            self.requests.append(RequestRecord(h.command, path, query, accept))
+            self.requests.append(RequestRecord(h.command, path, query, accept, user))
             if len(self.requests) > MAX_LOGGED_REQUESTS:  # a demo may run for days
                 del self.requests[: MAX_LOGGED_REQUESTS // 2]
-        if self.token is not None and h.headers.get("Authorization") != f"Bearer {self.token}":
+        if user is None:
             self._send_status(h, res.status(401, "Unauthorized"))
             return
         fault = self._faults.take(h.command, f"{path}?{split.query}" if split.query else path)
@@ -310,13 +376,27 @@ class KubeSimulator(Loopback):
         if h.command != "GET":
             self._send_status(h, res.status(405, f"the server does not allow {h.command} here"))
             return
-        code, payload = self._route(path, query, "as=PartialObjectMetadata" in accept)
+        code, payload = self._route(path, query, _representation(accept))
         body = payload if isinstance(payload, bytes) else _dumps(payload)
         self._send(h, code, body, fault=fault)
 
-    def _route(
-        self, path: str, query: dict[str, str], meta_only: bool
-    ) -> tuple[int, JsonDict | bytes]:
+    def _authenticate(self, h: Handler) -> str | None:
+        """The user a request is from, as the API server's authenticators decide: a verified
+        client certificate's CN, else a bearer token; None: 401."""
+        if h.client_subject is not None:
+            return h.client_subject[0]
+        if self.token is None and self.authenticate_token is None:
+            return self.user
+        scheme, _, presented = h.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer" or not presented:
+            return None
+        token = self.token
+        if token is not None and secrets.compare_digest(presented.encode(), token.encode()):
+            return self.user
+        return self.authenticate_token(presented) if self.authenticate_token else None
+
+    def _route(self, path: str, query: dict[str, str], form: str) -> tuple[int, JsonDict | bytes]:
+        meta_only = form == "meta"
         if path == "/version":
             return 200, res.VERSION_INFO
         if path == "/api":
@@ -341,6 +421,8 @@ class KubeSimulator(Loopback):
             return 404, res.status(404, "the server could not find the requested resource")
         if m["name"] is not None:
             return self._get(resource, m["ns"] or "", m["name"], meta_only)
+        if form == "table" and resource.name in res.TABLE_COLUMNS:
+            return self._table(resource, m["ns"], query)
         return self._list(resource, m["ns"], query, meta_only)
 
     def _get(
@@ -395,6 +477,28 @@ class KubeSimulator(Loopback):
         prefix = _dumps({**head, "metadata": metadata})[:-1]
         return 200, prefix + b',"items":[' + b",".join(items) + b"]}"
 
+    def _table(
+        self, resource: Resource, namespace: str | None, query: dict[str, str]
+    ) -> tuple[int, JsonDict | bytes]:
+        """A list printed as `kubectl get` shows it (a meta.k8s.io/v1 Table), paginated as
+        the list itself."""
+        code, listed = self._list(resource, namespace, query, meta_only=False)
+        if code != 200 or not isinstance(listed, bytes):
+            return code, listed
+        page = json.loads(listed)
+        now = time.time()
+        return 200, {
+            "kind": "Table",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": page["metadata"],
+            "columnDefinitions": res.TABLE_COLUMNS[resource.name],
+            "rows": [
+                res.table_row(resource, item, now)
+                for item in page["items"]
+                if isinstance(item, dict)
+            ],
+        }
+
     def _encode_token(self, rv: int, last: Key, scope: str) -> str:
         raw = {
             "v": "meta.k8s.io/v1",
@@ -436,6 +540,10 @@ class KubeSimulator(Loopback):
             h.send_header("Content-Type", "application/json")
             h.send_header("Content-Length", str(len(body)))
             h.send_header("Cache-Control", "no-cache, private")
+            # API Priority and Fairness names the flow schema and priority level that
+            # admitted (or, with a 429, rejected) every request.
+            h.send_header("X-Kubernetes-Pf-Flowschema-Uid", _FLOW_SCHEMA_UID)
+            h.send_header("X-Kubernetes-Pf-Prioritylevel-Uid", _PRIORITY_LEVEL_UID)
             if retry_after is not None:
                 h.send_header("Retry-After", str(retry_after))
             h.end_headers()

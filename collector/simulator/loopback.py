@@ -1,12 +1,14 @@
 """The HTTP plumbing the simulators share: a threaded server on 127.0.0.1 that a test can
 start, stop for real (keep-alive connections cut too), start again at the same address
-and use as a context manager; and the injected faults, slow and cut answers included."""
+and use as a context manager, over plain HTTP or TLS; it counts the connections clients
+open; and the injected faults, slow and cut answers included."""
 
 from __future__ import annotations
 
 import contextlib
 import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -98,6 +100,18 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = 60
     server: _Server
+    # The subject of a verified client certificate: (CN, the Os), as the API server reads it.
+    client_subject: tuple[str, tuple[str, ...]] | None = None
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            # The handshake happens here, in the connection's own thread, so one slow or
+            # failing client never holds up the accept loop; a failure (the client does not
+            # trust the CA, or its certificate does not verify) just ends the connection.
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()
+            self.client_subject = _subject(self.request.getpeercert())
+        super().setup()
 
     def do_GET(self) -> None:
         self.server.simulator.handle(self)
@@ -109,18 +123,35 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+def _subject(cert: Any) -> tuple[str, tuple[str, ...]] | None:
+    if not cert:  # none offered (a verified one is the only kind getpeercert returns)
+        return None
+    names = [pair for rdn in cert.get("subject", ()) for pair in rdn]
+    common = [value for key, value in names if key == "commonName"]
+    groups = tuple(value for key, value in names if key == "organizationName")
+    return (common[0], groups) if common else None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, simulator: Loopback, port: int) -> None:
+    def __init__(self, simulator: Loopback, port: int, tls: ssl.SSLContext | None) -> None:
         self.simulator = simulator
+        self.tls = tls
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), Handler)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.sockets_lock:
             self.open_sockets.add(request)
+        self.simulator.connections += 1  # only this thread accepts: no lock needed
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
@@ -139,6 +170,12 @@ class Loopback:
     _server: _Server | None = None
     _thread: threading.Thread | None = None
     _port = 0  # once started, a restart binds the same port: a server back at its address
+    # Connections clients opened so far (a client that keeps its connections alive opens few).
+    connections = 0
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The server's TLS context; None serves plain HTTP."""
+        return None
 
     def handle(self, h: Handler) -> None:
         raise NotImplementedError
@@ -146,7 +183,7 @@ class Loopback:
     def start(self) -> Self:
         if self._server is not None:
             return self
-        self._server = _Server(self, self._port)
+        self._server = _Server(self, self._port, self.tls_context())
         self._port = int(self._server.server_address[1])
         # A short poll interval keeps stop() (and so every test's teardown) quick.
         self._thread = threading.Thread(
@@ -178,7 +215,8 @@ class Loopback:
     @property
     def url(self) -> str:
         """The server root."""
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self._server is not None and self._server.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Self:
         return self.start()

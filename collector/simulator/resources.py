@@ -149,7 +149,14 @@ def _spec_status(kind: str, name: str) -> tuple[JsonDict, JsonDict]:
     if kind == "Namespace":
         return {"finalizers": ["kubernetes"]}, {"phase": "Active"}
     if kind == "Deployment":
-        return _apps_spec(name), {"replicas": 2, "readyReplicas": 2, "observedGeneration": 1}
+        status = {
+            "replicas": 2,
+            "readyReplicas": 2,
+            "updatedReplicas": 2,
+            "availableReplicas": 2,
+            "observedGeneration": 1,
+        }
+        return _apps_spec(name), status
     if kind == "StatefulSet":
         return {**_apps_spec(name), "serviceName": name}, {"replicas": 2, "readyReplicas": 2}
     if kind == "DaemonSet":
@@ -395,3 +402,89 @@ def fault_message(code: int, path: str, user: str, retry_after: int | None) -> J
     if code >= 500:
         return status(code, "Internal error occurred: simulated failure")
     return status(code, f"simulated {code} for {path}")
+
+
+# --- server-side printing (what `kubectl get` shows) -------------------------------
+
+TABLE_ACCEPT = "as=Table"
+
+
+def human_duration(seconds: float) -> str:
+    """An age as the API server prints it (k8s.io/apimachinery duration.HumanDuration)."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        return f"{minutes}m" if s % 60 == 0 else f"{minutes}m{s % 60}s"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d" if hours % 24 == 0 else f"{hours // 24}d{hours % 24}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
+    return f"{hours // 24 // 365}y"
+
+
+def _column(name: str, kind: str, description: str) -> JsonDict:
+    column: JsonDict = {"name": name, "type": kind, "format": "", "description": description}
+    column["priority"] = 0
+    if name == "Name":
+        column["format"] = "name"
+    return column
+
+
+_AGE = _column("Age", "string", "CreationTimestamp is when this object was created.")
+TABLE_COLUMNS: dict[str, list[JsonDict]] = {
+    "namespaces": [
+        _column("Name", "string", "Name must be unique within a namespace."),
+        _column("Status", "string", "The status of the namespace"),
+        _AGE,
+    ],
+    "deployments": [
+        _column("Name", "string", "Name must be unique within a namespace."),
+        _column("Ready", "string", "Number of the pod with ready state"),
+        _column("Up-to-date", "string", "Total number of non-terminated pods updated."),
+        _column("Available", "string", "Number of available replicas."),
+        _AGE,
+    ],
+}
+
+
+def table_row(resource: Resource, obj: JsonDict, now: float) -> JsonDict:
+    """One row of `kubectl get`: the printed cells and, as `includeObject=Metadata` (the
+    default) has it, the object's metadata."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    try:
+        created = dt.datetime.fromisoformat(meta.get("creationTimestamp", "")).timestamp()
+        age = human_duration(now - created)
+    except (TypeError, ValueError):
+        age = "<unknown>"
+    cells: list[Any]
+    if resource.name == "namespaces":
+        cells = [meta.get("name"), status.get("phase", ""), age]
+    else:
+        replicas = (obj.get("spec") or {}).get("replicas", 1)
+        ready = f"{status.get('readyReplicas', 0)}/{replicas}"
+        cells = [
+            meta.get("name"),
+            ready,
+            status.get("updatedReplicas", 0),
+            status.get("availableReplicas", 0),
+            age,
+        ]
+    item = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta}
+    return {"cells": cells, "object": item}

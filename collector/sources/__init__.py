@@ -42,6 +42,11 @@ class PollDeadline:
     def start(self) -> None:
         self._end = time.monotonic() + self.poll_timeout
 
+    @property
+    def end(self) -> float:
+        """The time.monotonic() by which the poll must end."""
+        return self._end
+
     def left(self) -> float:
         """Seconds until the poll must end (negative once past it)."""
         return self._end - time.monotonic()

@@ -21,7 +21,6 @@ import functools
 import gc
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -43,7 +42,7 @@ from urllib3.exceptions import (
 
 from collector import __version__, config
 from collector.model import ClusterObservation, FieldManager, Namespace, Workload
-from collector.sources import PollDeadline, PollError, RequestLimit
+from collector.sources import PollDeadline, PollError, RequestLimit, kubeauth
 
 __all__ = ["KubernetesSource", "PollError"]
 
@@ -511,6 +510,7 @@ class KubernetesSource:
         self._closed = threading.Event()
         self._client: Any = None
         self._deadline = PollDeadline("kubernetes", timeout, poll_timeout)
+        self._token: kubeauth.BearerToken | None = None  # a token that changes, if any
 
     # --- public --------------------------------------------------------------------
 
@@ -563,39 +563,22 @@ class KubernetesSource:
     # --- connection ----------------------------------------------------------------
 
     def _connect(self) -> Any:
-        cluster = self.cluster
-        configuration = kubernetes.client.Configuration()
-        # Errors come straight here: urllib3 would retry with a fresh timeout each time,
-        # stretching both deadlines. Throttling and the one retry of a dropped
-        # connection are handled here, inside them.
-        configuration.retries = False
-        try:
-            if cluster.in_cluster:
-                kubernetes.config.load_incluster_config(  # type: ignore[no-untyped-call]
-                    client_configuration=configuration
-                )
-                client = kubernetes.client.ApiClient(configuration)
-            else:
-                client = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
-                    config_file=cluster.kubeconfig,
-                    context=cluster.context,
-                    # never rewrite the operator's kubeconfig (refreshed tokens)
-                    persist_config=False,
-                    client_configuration=configuration,
-                )
-        except Exception as exc:  # the loaders raise anything from OSError to yaml errors
-            where = "in-cluster service account" if cluster.in_cluster else cluster.kubeconfig
-            context = f" (context {cluster.context})" if cluster.context else ""
-            # The loader says "Invalid kube-config file. No configuration found." for a file
-            # that is not there; the operator needs to hear that it is not there.
-            missing = cluster.kubeconfig is not None and not os.path.exists(cluster.kubeconfig)
-            cause = "no such file" if missing else f"{type(exc).__name__}: {exc}"
-            raise PollError(
-                f"cluster {cluster.name}: cannot load credentials from {where}{context}: {cause}"
-            ) from None
+        """The client, made at the first poll; a token that changes is fetched per request
+        (`_authorize`), inside the poll's deadline."""
+        client, self._token = kubeauth.connect(self.cluster)
         client.user_agent = f"adoption-collector/{__version__}"
         self._client = client
         return client
+
+    def _authorize(self, client: Any) -> None:
+        if self._token is not None:
+            # A credential plugin gets what is left of the poll, not one request's timeout:
+            # signing in (a browser-less SSO refresh) may well take longer than a list.
+            limit = (
+                f"the poll took longer than kubernetes.poll_timeout ({_seconds(self.poll_timeout)})"
+            )
+            token = self._token.get(self._deadline.end, limit)
+            client.configuration.api_key["BearerToken"] = f"Bearer {token}"
 
     def _fail(self, client: Any, endpoint: _Endpoint, cause: str) -> PollError:
         return PollError(
@@ -770,8 +753,13 @@ class KubernetesSource:
         params: list[tuple[str, str | int]],
         accept: str = METADATA_ACCEPT,
     ) -> tuple[int, bytes]:
+        renewed = False
         for attempt in range(MAX_THROTTLE_RETRIES + 1):
             status, headers, body = self._request(client, endpoint, params, accept)
+            if status == 401 and not renewed and self._token is not None and self._token.refused():
+                # As client-go: a refused token that can be renewed is, once per request.
+                renewed = True
+                status, headers, body = self._request(client, endpoint, params, accept)
             retry_after = headers.get("Retry-After")
             # As client-go: 429, and 5xx that say when to come back, are worth a wait.
             throttled = status == 429 or (status >= 500 and retry_after is not None)
@@ -794,6 +782,7 @@ class KubernetesSource:
     def _request(
         self, client: Any, endpoint: _Endpoint, params: list[tuple[str, str | int]], accept: str
     ) -> tuple[int, Mapping[str, str], bytes]:
+        self._authorize(client)
         method, url, headers, _, _ = client.param_serialize(
             "GET",
             endpoint.path,
@@ -823,7 +812,11 @@ class KubernetesSource:
             except (HTTPError, OSError) as exc:
                 cause = f"cannot reach the API server: {exc}"
             except kubernetes.client.ApiException as exc:  # TLS problems arrive as status 0
-                cause = f"cannot reach the API server: {exc.reason}"
+                # "SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: ..."
+                reason = " ".join(str(exc.reason).split("\n")[1:]) or str(exc.reason)
+                cause = f"cannot reach the API server: {reason}"
+                if "CERTIFICATE_VERIFY_FAILED" in reason:
+                    cause += " (check the cluster's certificate-authority in the kubeconfig)"
             raise self._fail(client, endpoint, cause) from None
         raw = response.response
         try:
