@@ -19,11 +19,11 @@ import datetime as dt
 import heapq
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar, cast
 
-from collector import catalog, explain, ownership, rules
+from collector import catalog, deploys, explain, ownership, rules
 from collector.config import Settings
 from collector.model import (
     ClusterObservation,
@@ -133,6 +133,17 @@ class Snapshot:
     unowned_repos: int | None = None
     # Teams folded into OTHER_TEAM because there were more than limits.max_teams.
     dropped_teams: int = 0
+    # Deploys counted so far (collector/deploys.py): by (team label, path), by (cluster, path).
+    team_deploys: Mapping[tuple[str, Path], int] = field(default_factory=dict)
+    cluster_deploys: Mapping[tuple[str, Path], int] = field(default_factory=dict)
+
+    def team_labeller(self) -> Callable[[str], str]:
+        """The `team` label /metrics gives a real team: its own name, or OTHER_TEAM if folded."""
+        if not self.dropped_teams:
+            return lambda team: team
+        kept = {t.team for t in self.teams} | {h.team for h in self.history}
+        kept.discard(OTHER_TEAM)
+        return lambda team: team if team in kept else OTHER_TEAM
 
 
 def _time(found: Evidence | explain.WorkloadRecord) -> float:
@@ -155,16 +166,18 @@ def summarise(
     settings: Settings,
     matcher: rules.GoldenPathMatcher,
     links: catalog.Links | None = None,
+    counting: deploys.Tally | None = None,
 ) -> ClusterSummary:
     """`links`: the catalog Components of the last GitHub scan. A workload a Component
     selects takes that Component's team when it has no team label of its own, and
-    is golden if the Component's repository is (its own golden path wins)."""
+    is golden if the Component's repository is (its own golden path wins).
+    `counting`: sees every tracked workload, with its team and path, to count deploys."""
     label_keys = settings.ownership.labels
     static_map = settings.ownership.namespaces
     scope = rules.NamespaceScope(
         settings.kubernetes.include_namespaces, settings.kubernetes.exclude_namespaces
     )
-    tally = _Tally(observation.cluster, label_keys, matcher, links)
+    tally = _Tally(observation.cluster, label_keys, matcher, links, counting)
     namespaces = {ns.name: ns for ns in observation.namespaces if ns.name in scope}
     # A namespace's owner is worked out once here, not again for each of its workloads.
     namespace_owners: dict[str, ownership.Owner] = {}
@@ -205,8 +218,10 @@ class _Tally:
         label_keys: Sequence[str],
         matcher: rules.GoldenPathMatcher,
         links: catalog.Links | None,
+        counting: deploys.Tally | None = None,
     ) -> None:
         self.cluster = cluster
+        self.counting = counting
         self.label_keys = label_keys
         self.matcher = matcher
         self.links = links
@@ -263,6 +278,8 @@ class _Tally:
             _VALUE[path], path_name, reason, _VALUE[tool], manager, manager_time,
         )  # fmt: skip
         self.records.append(record)
+        if self.counting is not None:
+            self.counting.see(w.uid, w.generation, w.created, team, path)
         if team is None:
             self.unowned += 1
             return

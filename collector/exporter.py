@@ -36,6 +36,7 @@ def adoption_metrics(s: Snapshot) -> Iterator[Metric]:
     yield from history_metrics(s)
     if s.has_workloads:
         yield from workload_metrics(s)
+        yield from deploy_metrics(s)
     yield GaugeMetricFamily(
         "adoption_platform_launch_timestamp_seconds",
         "When the platform went live (platform.launch_date, midnight UTC).",
@@ -201,6 +202,33 @@ def workload_metrics(s: Snapshot) -> Iterator[Metric]:
     for tool, n in sorted(s.tools.items()):
         per_tool.add_metric([tool.value], n)
     yield per_tool
+
+
+def deploy_metrics(s: Snapshot) -> Iterator[Metric]:
+    """Both paths of every active team and polled cluster, from 0, so a first deploy is an
+    increase rate() sees, not a series appearing."""
+    per_team = CounterMetricFamily(
+        "adoption_team_deploys",
+        "Deploys (spec changes: metadata.generation rising, or a new workload) of the team's "
+        "workloads since the collector first polled their cluster, by the workload's path then.",
+        labels=["team", "path"],
+    )
+    team_counts = dict.fromkeys(((t.team, p) for t in s.teams for p in Path), 0)
+    team_counts.update(s.team_deploys)
+    for team in sorted({team for team, _ in team_counts}):
+        for path in Path:
+            per_team.add_metric([team, path.value], team_counts.get((team, path), 0))
+    per_cluster = CounterMetricFamily(
+        "adoption_deploys",
+        "Deploys of tracked workloads, owned or not, since the collector first polled the "
+        "cluster, by the workload's path then.",
+        labels=["kube_cluster", "path"],
+    )
+    clusters = {cluster for cluster, _ in s.workloads} | {c for c, _ in s.cluster_deploys}
+    for cluster in sorted(clusters):
+        for path in Path:
+            per_cluster.add_metric([cluster, path.value], s.cluster_deploys.get((cluster, path), 0))
+    yield from (per_team, per_cluster)
 
 
 def repository_metrics(repos: Mapping[tuple[str, RepoPath], int], unowned: int) -> Iterator[Metric]:

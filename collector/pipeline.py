@@ -17,9 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
 
-from collector import adoption, catalog, explain, exporter, rules
+from collector import adoption, catalog, deploys, explain, exporter, rules
 from collector.config import Settings
-from collector.model import ClusterObservation, GitHubObservation, RateLimit, SourceStatus
+from collector.model import (
+    ClusterObservation,
+    GitHubObservation,
+    Path,
+    RateLimit,
+    SourceStatus,
+)
 from collector.sources import PollError
 from collector.sources.github import GitHubSource
 from collector.sources.kubernetes import KubernetesSource, gc_paused
@@ -97,6 +103,9 @@ class Pipeline:
         self._links: catalog.Links | None = None
         self.links_generation = 0  # moves on whenever a GitHub scan changes the links
         self._statuses: dict[str, SourceStatus] = {}  # cluster name or GITHUB -> status
+        # Deploys by (team, path) of good polls since the last publish, which names each
+        # team as /metrics does (folding) and writes them with the generations they moved.
+        self._team_deploys: list[Mapping[tuple[str, Path], int]] = []
         self._published: frozenset[str] = frozenset()  # sources the exposition includes
         self._lock = threading.Lock()
         self._kubernetes_turn = threading.Lock()
@@ -135,7 +144,13 @@ class Pipeline:
         errors = previous.errors_total if previous else 0
         try:
             observation = self.sources[name].poll()
-            summary = adoption.summarise(observation, self.settings, self.matcher, self._links)
+            counting = deploys.Tally(name, self.state.known(name), started)
+            summary = adoption.summarise(
+                observation, self.settings, self.matcher, self._links, counting
+            )
+            delta = counting.delta(
+                lambda: (w.uid for w in observation.workloads), complete=not observation.forbidden
+            )
         except Exception as exc:
             if isinstance(exc, PollError):
                 log.error("poll of kubernetes cluster %s failed: %s", name, exc)
@@ -168,6 +183,11 @@ class Pipeline:
         )
         with self._lock:
             self._summaries[name] = summary
+            # The next poll of this cluster counts from these generations, whatever happens
+            # to the write; the write comes with the next publish.
+            self.state.advance(delta)
+            if delta.team:
+                self._team_deploys.append(delta.team)
             self._statuses[name] = SourceStatus(
                 source=KUBERNETES,
                 kube_cluster=name,
@@ -279,6 +299,7 @@ class Pipeline:
                 if summaries or self._repos is not None
                 else None
             )
+            snapshot = self._count_deploys(snapshot)
             drilldown = (
                 None
                 if snapshot is None
@@ -302,6 +323,30 @@ class Pipeline:
                 )
             )
             self._published = published
+
+    def _count_deploys(self, snapshot: adoption.Snapshot | None) -> adoption.Snapshot | None:
+        """Add the deploys of the polls since the last publish, teams named as `snapshot`
+        names them, write them (nothing, when nothing was deployed), and return `snapshot`
+        with the totals. Called with the lock held."""
+        counted: dict[tuple[str, Path], int] = {}
+        if snapshot is not None:
+            label = snapshot.team_labeller()
+            for team_deploys in self._team_deploys:
+                for key, n in deploys.fold(team_deploys, label).items():
+                    counted[key] = counted.get(key, 0) + n
+            self._team_deploys.clear()
+        try:
+            self.state.record_deploys(counted)
+        except StateError as exc:
+            # The counts stand in memory; the write is retried next publish.
+            log.error("%s", exc)
+        if snapshot is None:
+            return None
+        return replace(
+            snapshot,
+            team_deploys=self.state.deploys("team"),
+            cluster_deploys=self.state.deploys("cluster"),
+        )
 
     def close(self) -> None:
         """Close the sources and the state store; the pipeline owns both once built."""

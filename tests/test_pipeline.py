@@ -86,6 +86,16 @@ adoption_deploy_tool_workloads{tool="other"} 0.0
 adoption_deploy_tool_workloads{tool="pulumi"} 0.0
 adoption_deploy_tool_workloads{tool="terraform"} 1.0
 adoption_deploy_tool_workloads{tool="unknown"} 2.0
+# HELP adoption_team_deploys_total Deploys (spec changes: metadata.generation rising, or a new workload) of the team's workloads since the collector first polled their cluster, by the workload's path then.
+# TYPE adoption_team_deploys_total counter
+adoption_team_deploys_total{path="golden",team="billing"} 0.0
+adoption_team_deploys_total{path="shadow",team="billing"} 0.0
+adoption_team_deploys_total{path="golden",team="payments"} 0.0
+adoption_team_deploys_total{path="shadow",team="payments"} 0.0
+# HELP adoption_deploys_total Deploys of tracked workloads, owned or not, since the collector first polled the cluster, by the workload's path then.
+# TYPE adoption_deploys_total counter
+adoption_deploys_total{kube_cluster="prod-eu",path="golden"} 0.0
+adoption_deploys_total{kube_cluster="prod-eu",path="shadow"} 0.0
 # HELP adoption_platform_launch_timestamp_seconds When the platform went live (platform.launch_date, midnight UTC).
 # TYPE adoption_platform_launch_timestamp_seconds gauge
 adoption_platform_launch_timestamp_seconds 1.7723232e+09
