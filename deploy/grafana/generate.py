@@ -255,6 +255,18 @@ def dashboard(uid: str, title: str, description: str, time_from: str, **kw: Any)
     }
 
 
+def _per_week_around_adoption(before: str) -> str:
+    """A team's deploys per week, averaged over the range at daily steps, counting the steps
+    where `time() {before} first golden deploy` ("<=": before adopting, ">": after); only
+    teams whose first golden deploy lies inside the range."""
+    first = f'adoption_team_first_deploy_timestamp_seconds{{{J}, team=~"$team"}}'
+    weekly = f'sum by (team) (increase(adoption_team_deploys_total{{{J}, team=~"$team"}}[1w]))'
+    return (
+        f"avg_over_time(({weekly} and on (team) (time() {before} {first}))[$__range:1d])"
+        f" and on (team) ({first} > time() - $__range_s)"
+    )
+
+
 def platform_adoption() -> dict[str, Any]:
     ttfd = f"adoption_team_time_to_first_deploy_seconds{{{J}}}"
     percent: dict[str, Any] = {"unit": "percentunit", "options": {"graphMode": "none"}}
@@ -419,6 +431,53 @@ def platform_adoption() -> dict[str, Any]:
                     "First golden deploy": "dateTimeAsIso",
                 },
                 sort_by="Time to first deploy",
+            ),
+        ],
+        [
+            timeseries(
+                "Deploys per week, golden vs shadow",
+                "Deploys (spec changes and new workloads) of the selected clusters' tracked "
+                "workloads over the week before each point, by the workload's path when "
+                "deployed.",
+                [
+                    target(
+                        f"sum by (path) (increase(adoption_deploys_total{{{CLUSTER}}}[1w]))",
+                        "{{path}}",
+                    )
+                ],
+                custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 40},
+                w=8,
+            ),
+            timeseries(
+                "Deploys per week by team, golden vs shadow",
+                "Each selected team's deploys over the week before each point, by path.",
+                [
+                    target(
+                        "sum by (team, path) (increase(adoption_team_deploys_total"
+                        f'{{{J}, team=~"$team"}}[1w]))',
+                        "{{team}} {{path}}",
+                    )
+                ],
+                w=8,
+            ),
+            table(
+                "Deploys per team-week before and after adopting",
+                "Teams whose first golden deploy lies inside the time range: their average "
+                "deploys per week before it and after it (golden and shadow together). Does "
+                "adopting the platform make a team ship more often?",
+                [
+                    target(_per_week_around_adoption("<="), table=True),
+                    target(_per_week_around_adoption(">"), table=True),
+                ],
+                rename={
+                    "team": "Team",
+                    "Value #A": "Deploys/week before",
+                    "Value #B": "Deploys/week after",
+                },
+                units={"Deploys/week before": "short", "Deploys/week after": "short"},
+                sort_by="Team",
+                desc=False,
+                w=8,
             ),
         ],
         [

@@ -180,6 +180,9 @@ def test_panels_of_platform_adoption() -> None:
         "Unowned repositories",
         "Time to first deploy across teams",
         "Time to first deploy by team",
+        "Deploys per week, golden vs shadow",
+        "Deploys per week by team, golden vs shadow",
+        "Deploys per team-week before and after adopting",
         "Shadow workloads by team",
         "Deploy tool mix",
         "Golden path usage",
@@ -192,6 +195,18 @@ def test_panels_of_platform_adoption() -> None:
     assert f"quantile(0.5, {ttfd})" in exprs
     assert f"quantile(0.9, {ttfd})" in exprs
     assert 'adoption_voluntary_ratio{job="$job"}' in exprs
+    assert (
+        'sum by (path) (increase(adoption_deploys_total{job="$job", kube_cluster=~"$cluster"}[1w]))'
+        in exprs
+    )
+    # Before adopting: the days a team's first golden deploy was still ahead; only teams
+    # whose first golden deploy lies inside the range.
+    first = 'adoption_team_first_deploy_timestamp_seconds{job="$job", team=~"$team"}'
+    weekly = 'sum by (team) (increase(adoption_team_deploys_total{job="$job", team=~"$team"}[1w]))'
+    assert (
+        f"avg_over_time(({weekly} and on (team) (time() <= {first}))[$__range:1d])"
+        f" and on (team) ({first} > time() - $__range_s)"
+    ) in exprs
     assert 'adoption_target_ratio{job="$job"}' in exprs
     assert (
         'sum by (kube_cluster, path) (adoption_workloads{job="$job", kube_cluster=~"$cluster"})'
@@ -236,13 +251,13 @@ def test_every_query_parses(tmp_path: Path) -> None:
         for panel in dashboard["panels"]
         for target in panel["targets"]
     }
-    assert len(exprs) == 48
+    assert len(exprs) == 52
     for expr in exprs.values():
         assert "$" not in expr, expr
     result = promtool_check(tmp_path, exprs)
     assert (result.returncode, result.stdout.splitlines()[-2:]) == (
         0,
-        ["  SUCCESS: 48 rules found", ""],
+        ["  SUCCESS: 52 rules found", ""],
     ), result.stderr
 
 
@@ -307,10 +322,12 @@ def test_queries_name_only_exported_metrics(exported: dict[str, set[str]]) -> No
         "adoption_collector_skipped_objects",
         "adoption_collector_up",
         "adoption_deploy_tool_workloads",
+        "adoption_deploys_total",
         "adoption_golden_path_workloads",
         "adoption_platform_launch_timestamp_seconds",
         "adoption_ratio",
         "adoption_target_ratio",
+        "adoption_team_deploys_total",
         "adoption_team_first_deploy_timestamp_seconds",
         "adoption_team_mandated",
         "adoption_team_onboarded_timestamp_seconds",
