@@ -133,6 +133,7 @@ class Snapshot:
     unowned_repos: int | None = None
     # Teams folded into OTHER_TEAM because there were more than limits.max_teams.
     dropped_teams: int = 0
+    mandated_teams: int = 0  # active teams in teams.mandated
     # Deploys counted so far (collector/deploys.py): by (team label, path), by (cluster, path).
     team_deploys: Mapping[tuple[str, Path], int] = field(default_factory=dict)
     cluster_deploys: Mapping[tuple[str, Path], int] = field(default_factory=dict)
@@ -512,7 +513,8 @@ def compute(
     # Counts rather than sets of names: a cluster may report 100,000 teams.
     candidates = golden.keys() | shadow.keys()
     active = len(candidates)
-    voluntary = active - len(mandated & candidates)
+    active_mandated = len(mandated & candidates)
+    voluntary = active - active_mandated
     adopted_voluntary = len(golden) - len(mandated & golden.keys())
     team_repos = repos.team_repos if repos is not None else {}
     candidates.update(team for team, _ in team_repos)
@@ -574,6 +576,7 @@ def compute(
         repos=_fold(team_repos, keep) if repos is not None else None,
         unowned_repos=repos.unowned if repos is not None else None,
         dropped_teams=len(candidates) - len(keep),
+        mandated_teams=active_mandated,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -147,8 +148,20 @@ def _repositories(drilldown: Drilldown, args: dict[str, str], _params: dict[str,
     return {"items": [drilldown.repository_json(record) for record in items]}
 
 
+def _history(drilldown: Drilldown, _args: dict[str, str], _params: dict[str, str]) -> object:
+    return {
+        "launch_date": _iso_day(drilldown.snapshot.launch),
+        "days": [day.json() for day in drilldown.curve],
+    }
+
+
+def _iso_day(when: float) -> str:
+    return dt.datetime.fromtimestamp(when, dt.UTC).date().isoformat()
+
+
 summary = _view([], _summary)
 teams = _view([], _teams)
 team = _view([], _team)
 workloads = _view(["team", "path", "cluster", "namespace", "tool", "limit", "continue"], _workloads)
 repositories = _view(["team", "path"], _repositories)
+history = _view([], _history)

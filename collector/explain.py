@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
@@ -24,6 +24,9 @@ from collector import adoption, catalog, ownership
 from collector.config import Settings
 from collector.model import Path, RepoPath
 from collector.state import Evidence, TeamTimes
+
+if TYPE_CHECKING:
+    from collector.history import Day
 
 JSON = dict[str, Any]
 
@@ -210,9 +213,12 @@ class Drilldown:
         history: Mapping[str, TeamTimes],
         settings: Settings,
         polled_at: float,
+        curve: Sequence[Day] = (),
     ) -> None:
         self.snapshot = snapshot
         self.polled_at = polled_at
+        # The adoption curve since launch (collector.history), computed with the figures.
+        self.curve: tuple[Day, ...] = tuple(curve)
         self._settings = settings
         clusters = sorted(clusters, key=attrgetter("cluster"))
         self.records: tuple[WorkloadRecord, ...] = tuple(r for c in clusters for r in c.records)

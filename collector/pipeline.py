@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
 
-from collector import adoption, catalog, deploys, explain, exporter, rules
+from collector import adoption, catalog, deploys, explain, exporter, history, rules
 from collector.config import Settings
 from collector.model import (
     ClusterObservation,
@@ -29,7 +29,7 @@ from collector.model import (
 from collector.sources import PollError
 from collector.sources.github import GitHubSource
 from collector.sources.kubernetes import KubernetesSource, gc_paused
-from collector.state import StateError, StateStore
+from collector.state import StateError, StateStore, TeamTimes
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class Pipeline:
         # Deploys by (team, path) of good polls since the last publish, which names each
         # team as /metrics does (folding) and writes them with the generations they moved.
         self._team_deploys: list[Mapping[tuple[str, Path], int]] = []
+        self._polled_well = False  # a cluster poll succeeded since the last publish
         self._published: frozenset[str] = frozenset()  # sources the exposition includes
         self._lock = threading.Lock()
         self._kubernetes_turn = threading.Lock()
@@ -188,6 +189,7 @@ class Pipeline:
             self.state.advance(delta)
             if delta.team:
                 self._team_deploys.append(delta.team)
+            self._polled_well = True
             self._statuses[name] = SourceStatus(
                 source=KUBERNETES,
                 kube_cluster=name,
@@ -300,6 +302,7 @@ class Pipeline:
                 else None
             )
             snapshot = self._count_deploys(snapshot)
+            curve = self._record_day(snapshot, history, now)
             drilldown = (
                 None
                 if snapshot is None
@@ -310,6 +313,7 @@ class Pipeline:
                     history=history,
                     settings=self.settings,
                     polled_at=now,
+                    curve=curve,
                 )
             )
             self.snapshot = snapshot
@@ -323,6 +327,20 @@ class Pipeline:
                 )
             )
             self._published = published
+
+    def _record_day(
+        self, snapshot: adoption.Snapshot | None, times: Mapping[str, TeamTimes], now: float
+    ) -> tuple[history.Day, ...]:
+        """Keep today's figures if a cluster poll succeeded since the last publish (a day
+        has only good polls' figures), and return the curve since launch. Called with the
+        lock held."""
+        if self._polled_well and snapshot is not None and snapshot.has_workloads:
+            self._polled_well = False
+            try:
+                self.state.record_day(history.today(snapshot, now))
+            except StateError as exc:
+                log.error("%s", exc)  # kept in memory, retried with the next good poll
+        return history.curve(self.state.days(), times, self.settings)
 
     def _count_deploys(self, snapshot: adoption.Snapshot | None) -> adoption.Snapshot | None:
         """Add the deploys of the polls since the last publish, teams named as `snapshot`

@@ -190,6 +190,19 @@ class TeamTimes:
     first_deploy_by: str | None = None
 
 
+class DayRow(NamedTuple):
+    """One UTC day's figures, as the day's last good poll left them (the days table)."""
+
+    day: str  # YYYY-MM-DD
+    active: int
+    adopted: int
+    mandated: int  # active mandated teams
+    ratio: float | None
+    voluntary_ratio: float | None
+    target: float | None
+    polled_at: float  # the poll that set these figures
+
+
 class Evidence(NamedTuple):
     """A time and the object that showed it, as "SOURCE:OBJECT" (None: not known)."""
 
@@ -272,6 +285,14 @@ class StateStore:
         self._pending: dict[str, TeamTimes] = {}
         try:
             self._load_deploys()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise self._sqlite_error(exc) from None
+        self._days: dict[str, DayRow] = {}
+        self._pending_days: dict[str, DayRow] = {}
+        try:
+            for row in self._db.execute("SELECT * FROM days ORDER BY day"):
+                self._days[row[0]] = DayRow(*row)
         except sqlite3.Error as exc:
             self._db.close()
             raise self._sqlite_error(exc) from None
@@ -501,6 +522,33 @@ class StateStore:
                 raise StateError(f"cannot write state file {self.path}: {exc}") from None
             self._pending.clear()
         return dict(self._history)
+
+    # --- daily history ---------------------------------------------------------------
+
+    def days(self) -> list[DayRow]:
+        """Every day recorded, oldest first."""
+        return sorted(self._days.values())
+
+    def record_day(self, row: DayRow) -> None:
+        """Keep `row` as its day's figures. Written only when they differ from what the day
+        has (a steady state writes nothing); a later poll of the same day replaces its row.
+        On failure the row stays pending, is retried on the next call, and StateError is
+        raised."""
+        old = self._days.get(row.day)
+        if old is None or old[1:7] != row[1:7]:
+            self._days[row.day] = row
+            self._pending_days[row.day] = row
+        if not self._pending_days:
+            return
+        try:
+            with _transaction(self._db):
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO days VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    sorted(self._pending_days.values()),
+                )
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot write state file {self.path}: {exc}") from None
+        self._pending_days.clear()
 
     # --- deploys ------------------------------------------------------------------------
 
