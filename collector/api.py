@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -149,14 +148,7 @@ def _repositories(drilldown: Drilldown, args: dict[str, str], _params: dict[str,
 
 
 def _history(drilldown: Drilldown, _args: dict[str, str], _params: dict[str, str]) -> object:
-    return {
-        "launch_date": _iso_day(drilldown.snapshot.launch),
-        "days": [day.json() for day in drilldown.curve],
-    }
-
-
-def _iso_day(when: float) -> str:
-    return dt.datetime.fromtimestamp(when, dt.UTC).date().isoformat()
+    return drilldown.history()
 
 
 summary = _view([], _summary)

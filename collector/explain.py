@@ -252,6 +252,11 @@ class Drilldown:
 
     # --- queries -------------------------------------------------------------------
 
+    def history(self) -> JSON:
+        """/api/v1/history: every day from the launch, oldest first (collector.history)."""
+        launch = time.strftime("%Y-%m-%d", time.gmtime(self.snapshot.launch))
+        return {"launch_date": launch, "days": [d.json() for d in self.curve]}
+
     def summary(self) -> JSON:
         s = self.snapshot
         by_path = {path.value: 0 for path in Path}

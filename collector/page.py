@@ -14,6 +14,7 @@ the HTTP layer to send with the HTML routes.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import html
 import urllib.parse
@@ -39,6 +40,7 @@ class Drilldown(Protocol):
         tool: str | None = None,
     ) -> Iterable[Any]: ...
     def workload_json(self, record: Any, /) -> Any: ...
+    def history(self) -> Any: ...
 
 
 SHADOW_WORKLOADS_URL = "/api/v1/workloads?path=shadow"
@@ -436,9 +438,11 @@ def index(
     teams: Sequence[JSON],
     migrate: Sequence[JSON],
     limit: int = 100,
+    curve: JSON | None = None,
 ) -> bytes:
-    """`/`: the headline figures against the target, one row per active team, and the first
-    `limit` workloads of `migrate` (from `migrate_first`). `summary` None: no poll yet."""
+    """`/`: the headline figures against the target, the adoption curve since launch (`curve`:
+    the /api/v1/history document), one row per active team, and the first `limit` workloads
+    of `migrate` (from `migrate_first`). `summary` None: no poll yet."""
     if summary is None:
         return not_ready()
     target = summary.get("target_ratio")
@@ -471,6 +475,8 @@ def index(
         f"<div><dt>Workloads on a golden path</dt><dd>{golden}<br><small>of {golden + shadow}"
         "</small></dd></div>\n</dl>\n</section>\n",
     ]
+    if curve and curve.get("days"):
+        parts.append(curve_section(curve))
     rows = []
     active = active_teams(teams)
     for t in active:
@@ -506,6 +512,97 @@ def index(
     parts.append("</section>\n")
     parts.append(_migrate_section(migrate, limit))
     return _document("adoption-collector: platform adoption", "".join(parts))
+
+
+# The curve's drawing area, in SVG user units; the chart scales to the page's width.
+_W, _H, _LEFT, _TOP, _BOTTOM = 720, 220, 44, 12, 28
+_SERIES = (  # (field, label, colour, dashes)
+    ("adoption_ratio", "adoption (all teams)", "#4477aa", ""),
+    ("voluntary_ratio", "voluntary adoption", "#228833", ""),
+    ("target_ratio", "target", "#cc3311", "6 4"),
+)
+
+
+def curve_section(curve: JSON) -> str:
+    """The adoption curve since launch as an inline SVG (no script, no external asset), days
+    reconstructed from the evidence shaded and labelled, then the same in words."""
+    days = list(curve["days"])
+    rebuilt = sum(1 for d in days if d.get("reconstructed"))
+    first, last = str(days[0]["day"]), str(days[-1]["day"])
+    summary = (
+        f"Adoption, voluntary adoption and the target by UTC day from {first} to {last}; "
+        f"{rebuilt} days before the collector's first poll are reconstructed from the evidence "
+        "(a team is active from its onboarding, adopted from its first golden deploy)."
+    )
+    width, height = _W - _LEFT, _H - _TOP - _BOTTOM
+    start = dt.date.fromisoformat(first)
+    offsets = [(dt.date.fromisoformat(str(d["day"])) - start).days for d in days]
+    step = width / max(offsets[-1], 1)
+
+    def x(i: int) -> float:  # the i-th day's place: by date, so a gap shows as one
+        return _LEFT + offsets[i] * step
+
+    def y(ratio: float) -> float:
+        return _TOP + (1 - ratio) * height
+
+    out = [
+        '<section aria-labelledby="curve">\n<h2 id="curve">Adoption since launch</h2>\n',
+        f'<svg class="curve" viewBox="0 0 {_W} {_H}" role="img" aria-labelledby="curve-title '
+        f'curve-desc" xmlns="http://www.w3.org/2000/svg">\n<title id="curve-title">Adoption '
+        f'since launch</title>\n<desc id="curve-desc">{_e(summary)}</desc>\n',
+    ]
+    if rebuilt:
+        end = x(rebuilt - 1) + step / 2 if rebuilt < len(days) else x(rebuilt - 1)
+        out.append(
+            f'<rect class="reconstructed" x="{_LEFT}" y="{_TOP}" width="{end - _LEFT:.1f}" '
+            f'height="{height}" fill="#888888" fill-opacity="0.15"/>\n'
+            f'<text x="{_LEFT + 4}" y="{_TOP + 14}" font-size="12" fill="currentColor">'
+            "reconstructed</text>\n"
+        )
+    for ratio in (0.0, 0.5, 1.0):
+        out.append(
+            f'<line x1="{_LEFT}" x2="{_W}" y1="{y(ratio):.1f}" y2="{y(ratio):.1f}" '
+            'stroke="currentColor" stroke-opacity="0.3"/>\n'
+            f'<text x="{_LEFT - 6}" y="{y(ratio) + 4:.1f}" font-size="12" text-anchor="end" '
+            f'fill="currentColor">{ratio:.0%}</text>\n'
+        )
+    for label, anchor, at in ((first, "start", _LEFT), (last, "end", _W)):
+        out.append(
+            f'<text x="{at}" y="{_H - 8}" font-size="12" text-anchor="{anchor}" '
+            f'fill="currentColor">{_e(label)}</text>\n'
+        )
+    for field, label, colour, dashes in _SERIES:
+        dash = f' stroke-dasharray="{dashes}"' if dashes else ""
+        for run in _runs(days, field):
+            points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in run)
+            out.append(
+                f'<polyline class="{field}" points="{points}" fill="none" stroke="{colour}" '
+                f'stroke-width="2"{dash}><title>{_e(label)}</title></polyline>\n'
+            )
+    out.append("</svg>\n")
+    legend = "; ".join(f"{label}: {percent(days[-1].get(field))}" for field, label, _, _ in _SERIES)
+    out.append(
+        f'<p class="muted">{_e(summary)} On {_e(last)}: {_e(legend)}. Every day: '
+        '<a href="/api/v1/history">/api/v1/history</a>.</p>\n</section>\n'
+    )
+    return "".join(out)
+
+
+def _runs(days: Sequence[JSON], field: str) -> list[list[tuple[int, float]]]:
+    """The (day index, value) points of `field`, split where it has no value (a ratio over
+    no team)."""
+    runs: list[list[tuple[int, float]]] = []
+    current: list[tuple[int, float]] = []
+    for i, d in enumerate(days):
+        value = d.get(field)
+        if isinstance(value, int | float):
+            current.append((i, float(min(max(value, 0.0), 1.0))))
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    return runs
 
 
 def _migrate_section(migrate: Sequence[JSON], limit: int) -> str:
@@ -648,6 +745,11 @@ def index_of(drilldown: Drilldown) -> bytes:
     body = _INDEX_PAGES.get(drilldown)
     if body is None:
         teams = teams_of(drilldown)
-        body = index(drilldown.summary(), teams, migrate_first(teams, shadow_of(drilldown)))
+        body = index(
+            drilldown.summary(),
+            teams,
+            migrate_first(teams, shadow_of(drilldown)),
+            curve=drilldown.history(),
+        )
         _INDEX_PAGES[drilldown] = body
     return body

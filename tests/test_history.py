@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from collector import config, history
+import pytest
+
+from collector import config, history, page, report
+from collector.cli import main
 from collector.pipeline import Pipeline
 from collector.simulator.kube import KubeSimulator
 from collector.state import StateStore, TeamTimes
@@ -185,3 +189,91 @@ def test_a_week_of_polls_adds_seven_rows_and_no_more(tmp_path: Path) -> None:
     assert len(rows) - 1 == 7
     assert [d.day.isoformat() for d in curve if not d.reconstructed] == [r[0] for r in rows]
     assert runs(curve)[:5] == EXPECTED_CURVE[:5]
+
+
+def test_report_curve_from_a_poll_and_from_a_running_collector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with KubeSimulator(token=TOKEN) as sim:
+        seed_small(sim)
+        cfg = config.load(write_config(tmp_path, {"prod-eu": sim}))
+        pipeline = Pipeline(cfg, StateStore(cfg.state.path), clock=lambda: T0)
+        try:
+            assert pipeline.poll_kubernetes()
+            assert pipeline.drilldown is not None
+            local = report.LocalReader(pipeline.drilldown).history()
+            with serving(pipeline) as server:
+                assert main(["report", "--curve", "--from", server.url]) == 0
+                table = capsys.readouterr().out
+                assert main(["report", "--curve", "--from", server.url, "--format", "csv"]) == 0
+                csv = capsys.readouterr().out
+                assert main(["report", "--curve", "--from", server.url, "--format", "json"]) == 0
+                document = json.loads(capsys.readouterr().out)
+        finally:
+            pipeline.close()
+    assert table == report.curve_table(local)
+    assert document == local
+    lines = table.splitlines()
+    assert lines[:4] == [
+        "Adoption since the launch on 2026-03-01: 199 days, 198 of them reconstructed from the "
+        "evidence (marked *: a team counts as active from its onboarding, adopted from its "
+        "first golden deploy).",
+        "",
+        "DAY          ACTIVE  ADOPTED  MANDATED  ADOPTION  VOLUNTARY  TARGET",
+        "2026-03-01*  1       0        1         0%        n/a        10%",
+    ]
+    assert lines[-2:] == [
+        "2026-09-14*  3       1        1         33%       50%        50%",
+        "2026-09-15   2       1        1         50%       100%       50%",
+    ]
+    assert len(lines) == 3 + 199
+    rows = csv.splitlines()
+    assert rows[0] == (
+        "day,active_teams,adopted_teams,mandated_teams,adoption_ratio,voluntary_ratio,"
+        "target_ratio,reconstructed"
+    )
+    assert rows[1] == "2026-03-01,1,0,1,0.0,,0.1,true"
+    assert rows[-1] == "2026-09-15,2,1,1,0.5,1.0,0.5,false"
+    assert len(rows) == 1 + 199
+
+
+def test_the_status_page_draws_the_curve_with_reconstructed_days_marked() -> None:
+    def day(when: str, ratio: float, voluntary: float | None, target: float, rebuilt: bool) -> Any:
+        return {
+            "day": when,
+            "adoption_ratio": ratio,
+            "voluntary_ratio": voluntary,
+            "target_ratio": target,
+            "reconstructed": rebuilt,
+        }
+
+    section = page.curve_section(
+        {
+            "launch_date": "2026-03-01",
+            "days": [
+                day("2026-03-01", 0.0, None, 0.1, True),
+                day("2026-03-02", 0.5, 1.0, 0.1, True),
+                day("2026-03-03", 0.5, 1.0, 0.5, False),
+            ],
+        }
+    )
+    # The drawing area: x from 44 to 720 (338 per day), y from 192 (0%) to 12 (100%).
+    lines = re.findall(r'<polyline class="(\w+)" points="([^"]*)"', section)
+    assert lines == [
+        ("adoption_ratio", "44.0,192.0 382.0,102.0 720.0,102.0"),
+        ("voluntary_ratio", "382.0,12.0 720.0,12.0"),  # no value over no voluntary team
+        ("target_ratio", "44.0,174.0 382.0,174.0 720.0,102.0"),
+    ]
+    # The reconstructed days shaded, up to half way to the first polled one, and labelled.
+    assert re.findall(r'<rect class="reconstructed" x="44" y="12" width="([\d.]+)"', section) == [
+        "507.0"
+    ]
+    assert ">reconstructed</text>" in section
+    assert (
+        "from 2026-03-01 to 2026-03-03; 2 days before the collector&#x27;s first poll are "
+        "reconstructed from the evidence"
+    ) in section
+    assert "On 2026-03-03: adoption (all teams): 50%; voluntary adoption: 100%; target: 50%." in (
+        section
+    )
+    assert " style=" not in section  # the page's content security policy allows none
