@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from collector import catalog, deploys, explain, ownership, rules
 from collector.config import Settings
@@ -34,6 +34,9 @@ from collector.model import (
     Workload,
 )
 from collector.state import Evidence, TeamTimes
+
+if TYPE_CHECKING:
+    from collector import predictors
 
 # The one team label value no real team can take: every folded team's series go here.
 OTHER_TEAM = "_other"
@@ -134,6 +137,8 @@ class Snapshot:
     # Teams folded into OTHER_TEAM because there were more than limits.max_teams.
     dropped_teams: int = 0
     mandated_teams: int = 0  # active teams in teams.mandated
+    # The five predictors of platform success (collector/predictors.py); None: not evaluated.
+    predictors: predictors.Figures | None = None
     # Deploys counted so far (collector/deploys.py): by (team label, path), by (cluster, path).
     team_deploys: Mapping[tuple[str, Path], int] = field(default_factory=dict)
     cluster_deploys: Mapping[tuple[str, Path], int] = field(default_factory=dict)

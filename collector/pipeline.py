@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
 
-from collector import adoption, catalog, deploys, explain, exporter, history, rules
+from collector import adoption, catalog, deploys, explain, exporter, history, predictors, rules
 from collector.config import Settings
 from collector.model import (
     ClusterObservation,
@@ -29,6 +29,7 @@ from collector.model import (
 from collector.sources import PollError
 from collector.sources.github import GitHubSource
 from collector.sources.kubernetes import KubernetesSource, gc_paused
+from collector.sources.nps import SurveyFile
 from collector.state import StateError, StateStore, TeamTimes
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class Pipeline:
         # team as /metrics does (folding) and writes them with the generations they moved.
         self._team_deploys: list[Mapping[tuple[str, Path], int]] = []
         self._polled_well = False  # a cluster poll succeeded since the last publish
+        self._survey = SurveyFile(settings.platform.nps) if settings.platform.nps else None
         self._published: frozenset[str] = frozenset()  # sources the exposition includes
         self._lock = threading.Lock()
         self._kubernetes_turn = threading.Lock()
@@ -302,6 +304,8 @@ class Pipeline:
                 else None
             )
             snapshot = self._count_deploys(snapshot)
+            if snapshot is not None:
+                snapshot = replace(snapshot, predictors=self._predictors(snapshot, now))
             curve = self._record_day(snapshot, history, now)
             drilldown = (
                 None
@@ -327,6 +331,18 @@ class Pipeline:
                 )
             )
             self._published = published
+
+    def _predictors(self, snapshot: adoption.Snapshot, now: float) -> predictors.Figures:
+        if self._survey is None:
+            return predictors.evaluate(self.settings, snapshot, now)
+        survey = self._survey.read()  # the file is read again only when it changed
+        return predictors.evaluate(
+            self.settings,
+            snapshot,
+            now,
+            survey.answers if survey.readable else None,
+            survey.skipped,
+        )
 
     def _record_day(
         self, snapshot: adoption.Snapshot | None, times: Mapping[str, TeamTimes], now: float

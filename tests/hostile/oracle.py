@@ -65,6 +65,14 @@ def expected_samples(s: Snapshot) -> Samples:
                     path=repo_path.value,
                 )
         put("adoption_unowned_repos", s.unowned_repos or 0)
+    if s.predictors is not None:
+        for name, met in s.predictors.met.items():
+            put("adoption_predictor_met", None if met is None else int(met), predictor=name)
+        if s.predictors.nps_responses is not None:
+            put("adoption_developer_nps", s.predictors.nps)
+            put("adoption_developer_nps_responses", s.predictors.nps_responses)
+            put("adoption_developer_nps_skipped_answers", s.predictors.nps_skipped or 0)
+        put("adoption_baseline_deploys_per_team_week", s.predictors.baseline_deploys_per_team_week)
     put("adoption_collector_dropped_teams", s.dropped_teams)
     return out
 
