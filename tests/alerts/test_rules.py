@@ -28,6 +28,7 @@ LAUNCH = {"config": {"platform": {"launch_date": "2026-03-01"}}}
 ALERTS = {
     "PlatformAdoptionBelowTarget",
     "PlatformAdoptionBehindCurve",
+    "PlatformTimeToFirstValueSlow",
     "AdoptionCollectorDown",
     "AdoptionCollectorDataStale",
     "AdoptionCollectorAbsent",
@@ -72,7 +73,7 @@ def test_promtool_checks_the_rule_file() -> None:
     result = promtool("check", "rules", RULES)
     assert (result.returncode, result.stdout) == (
         0,
-        f"Checking {RULES}\n  SUCCESS: 8 rules found\n\n",
+        f"Checking {RULES}\n  SUCCESS: 9 rules found\n\n",
     ), result.stderr
 
 
@@ -90,6 +91,7 @@ def test_unit_tests_found() -> None:
         "adoption.test.yaml",
         "behind-curve.test.yaml",
         "collector.test.yaml",
+        "time-to-first-value.test.yaml",
     ]
 
 
@@ -128,6 +130,7 @@ def test_every_alert_has_severity_summary_and_description() -> None:
     assert {name: rule["labels"] for name, rule in rules.items()} == {
         "PlatformAdoptionBelowTarget": {"severity": "warning"},
         "PlatformAdoptionBehindCurve": {"severity": "info"},
+        "PlatformTimeToFirstValueSlow": {"severity": "warning"},
         "AdoptionCollectorDown": {"severity": "warning"},
         "AdoptionCollectorDataStale": {"severity": "warning"},
         "AdoptionCollectorAbsent": {"severity": "warning"},
@@ -147,6 +150,7 @@ def test_every_alert_has_severity_summary_and_description() -> None:
     assert with_for == {
         "PlatformAdoptionBelowTarget": "1d",
         "PlatformAdoptionBehindCurve": "7d",
+        "PlatformTimeToFirstValueSlow": "1d",
         "AdoptionCollectorDown": "30m",
         "AdoptionCollectorDataStale": None,  # its condition is a duration already
         "AdoptionCollectorAbsent": "30m",
@@ -219,6 +223,12 @@ CUSTOM = {
             "severity": "critical",
         },
         "behindCurve": {"for": "14d", "severity": "warning"},
+        "timeToFirstValueSlow": {
+            "thresholdDays": 45,
+            "windowDays": 180,
+            "for": "3d",
+            "severity": "info",
+        },
         "collectorDown": {"for": "1h", "staleIntervals": 5, "severity": "critical"},
         "githubRateLimitLow": {"threshold": 0.2, "for": "5m", "severity": "info"},
         "listForbidden": {"for": "2h", "severity": "critical"},
@@ -251,6 +261,18 @@ def test_values_reach_the_rules() -> None:
         "adoption_voluntary_ratio < adoption_target_ratio\n"
         "unless ignoring (source, kube_cluster)\n" + STALE_5
     )
+    assert rules["PlatformTimeToFirstValueSlow"]["expr"] == (
+        "quantile by (job, instance) (0.5,\n"
+        "  (\n"
+        "    adoption_team_time_to_first_deploy_seconds\n"
+        "    or\n"
+        "    time() - adoption_team_onboarded_timestamp_seconds\n"
+        "  )\n"
+        "  and\n"
+        "  time() - adoption_team_onboarded_timestamp_seconds < 180 * 86400\n"
+        ") > 45 * 86400\n"
+        "unless ignoring (source, kube_cluster)\n" + STALE_5
+    )
     assert rules["AdoptionCollectorDataStale"]["expr"] == (
         "time() - adoption_collector_last_success_timestamp_seconds\n"
         "  > 5 * adoption_collector_poll_interval_seconds"
@@ -263,6 +285,7 @@ def test_values_reach_the_rules() -> None:
     assert {name: (r.get("for"), r["labels"]["severity"]) for name, r in rules.items()} == {
         "PlatformAdoptionBelowTarget": ("2d", "critical"),
         "PlatformAdoptionBehindCurve": ("14d", "warning"),
+        "PlatformTimeToFirstValueSlow": ("3d", "info"),
         "AdoptionCollectorDown": ("1h", "critical"),
         "AdoptionCollectorDataStale": (None, "critical"),
         "AdoptionCollectorAbsent": ("1h", "critical"),
