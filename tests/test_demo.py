@@ -66,6 +66,7 @@ def test_demo_workdir_keeps_a_config_a_user_can_start_from(
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "adoption-state.db",
         "config.yaml",
+        "developer-survey.csv",
         "prod-eu.kubeconfig",
         "prod-us.kubeconfig",
     ]

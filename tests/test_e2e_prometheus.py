@@ -134,6 +134,7 @@ def check_rules(url: str, port: int, sim: KubeSimulator) -> None:
     assert [(r["type"], r["name"], r["health"], r.get("lastError", "")) for r in rules] == [
         ("alerting", "PlatformAdoptionBelowTarget", "ok", ""),
         ("alerting", "PlatformAdoptionBehindCurve", "ok", ""),
+        ("alerting", "PlatformTimeToFirstValueSlow", "ok", ""),
         ("alerting", "AdoptionCollectorDown", "ok", ""),
         ("alerting", "AdoptionCollectorDataStale", "ok", ""),
         ("alerting", "AdoptionCollectorAbsent", "ok", ""),
@@ -236,7 +237,18 @@ EMPTY_WITHOUT_ADOPTION_IN_RANGE = [
     ("platform-adoption.json", "Deploys per team-week before and after adopting", "A"),
     ("platform-adoption.json", "Deploys per team-week before and after adopting", "B"),
 ]
-EMPTY = sorted(EMPTY_WITHOUT_GITHUB + EMPTY_WHEN_HEALTHY + EMPTY_WITHOUT_ADOPTION_IN_RANGE)
+# And the predictors this collector cannot know: it has no survey, and no team onboarded in
+# the last 90 days.
+EMPTY_UNKNOWN_PREDICTORS = [
+    ("platform-adoption.json", "Developer NPS", "A"),
+    ("platform-adoption.json", "Time to first value", "A"),
+]
+EMPTY = sorted(
+    EMPTY_WITHOUT_GITHUB
+    + EMPTY_WHEN_HEALTHY
+    + EMPTY_WITHOUT_ADOPTION_IN_RANGE
+    + EMPTY_UNKNOWN_PREDICTORS
+)
 
 
 def check_dashboard_queries(url: str) -> None:

@@ -173,6 +173,12 @@ def test_panels_of_platform_adoption() -> None:
         "Golden workloads",
         "Platform age",
         "Median time to first deploy",
+        "Five predictors met",
+        "Product manager",
+        "Pre-platform baseline",
+        "Developer NPS",
+        "Voluntary adoption on track",
+        "Time to first value",
         "Voluntary adoption against the target curve",
         "Adopted vs active teams",
         "Golden vs shadow workloads by cluster",
@@ -251,13 +257,13 @@ def test_every_query_parses(tmp_path: Path) -> None:
         for panel in dashboard["panels"]
         for target in panel["targets"]
     }
-    assert len(exprs) == 52
+    assert len(exprs) == 58
     for expr in exprs.values():
         assert "$" not in expr, expr
     result = promtool_check(tmp_path, exprs)
     assert (result.returncode, result.stdout.splitlines()[-2:]) == (
         0,
-        ["  SUCCESS: 52 rules found", ""],
+        ["  SUCCESS: 58 rules found", ""],
     ), result.stderr
 
 
@@ -323,8 +329,10 @@ def test_queries_name_only_exported_metrics(exported: dict[str, set[str]]) -> No
         "adoption_collector_up",
         "adoption_deploy_tool_workloads",
         "adoption_deploys_total",
+        "adoption_developer_nps",
         "adoption_golden_path_workloads",
         "adoption_platform_launch_timestamp_seconds",
+        "adoption_predictor_met",
         "adoption_ratio",
         "adoption_target_ratio",
         "adoption_team_deploys_total",
