@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
-from collector import adoption, catalog, ownership
+from collector import adoption, catalog, ownership, predictors
 from collector.config import Settings
 from collector.model import Path, RepoPath
 from collector.state import Evidence, TeamTimes
@@ -274,6 +274,9 @@ class Drilldown:
             ),
             "workloads": by_path if s.has_workloads else None,
             "polled_at": iso(self.polled_at),
+            "predictors": None
+            if s.predictors is None
+            else predictors.document(s.predictors, self._settings, s, self.polled_at),
         }
 
     def teams(self) -> list[JSON]:

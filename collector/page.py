@@ -199,6 +199,63 @@ def headline(summary: JSON) -> str:
     )
 
 
+PREDICTOR_TITLES = {
+    "product_manager": "Product manager",
+    "baseline": "Pre-platform baseline",
+    "nps": "Developer NPS above 20",
+    "voluntary_adoption": "Voluntary adoption on track",
+    "time_to_first_value": "Time to first value under 30 days",
+}
+
+
+def predictor_lines(summary: JSON) -> list[tuple[str, str]]:
+    """The five predictors of platform success: (status, sentence) each, status "met", "not
+    met" or "unknown"; empty when the summary has none."""
+    found = summary.get("predictors")
+    if not isinstance(found, Mapping):
+        return []
+    out = []
+    for name, title in PREDICTOR_TITLES.items():
+        p = found.get(name) or {}
+        met = p.get("met")
+        status = "unknown" if met is None else "met" if met else "not met"
+        out.append((status, f"{title}: {_predictor_detail(name, p)}."))
+    return out
+
+
+def _predictor_detail(name: str, p: JSON) -> str:
+    if name == "product_manager":
+        return str(p["name"]) if p.get("name") else "none named (platform.product_manager)"
+    if name == "baseline":
+        if p.get("measured_on") is None:
+            return "none measured (platform.baseline)"
+        lead = p.get("lead_time_days")
+        lead_text = "" if lead is None else f", lead time {lead:g} days"
+        after = "" if p.get("met") else ", after the launch"
+        return (
+            f"{p.get('deploys_per_team_week'):g} deploys per team-week{lead_text}, "
+            f"measured {p['measured_on']}{after}"
+        )
+    if name == "nps":
+        if p.get("responses") is None:
+            return "no survey (platform.nps)"
+        if p.get("nps") is None:
+            return "no survey answer in platform.nps_window"
+        return f"NPS {p['nps']:.0f} from {p['responses']} answers"
+    if name == "voluntary_adoption":
+        if p.get("voluntary_ratio") is None:
+            return "no voluntary team yet"
+        required = p.get("required_ratio")
+        need = "" if required is None else f", at least {percent(required)} needed now"
+        return f"{percent(p['voluntary_ratio'])}{need}"
+    teams = int(p.get("teams") or 0)
+    if not teams:
+        return "no team onboarded in the last 90 days"
+    median = days(p.get("median_seconds")) or "-"
+    waiting = "" if p.get("met") is not None else "; teams still waiting decide it"
+    return f"median {median} days over the {teams} teams onboarded in the last 90 days{waiting}"
+
+
 def evidence_sentence(label: str, when: str | None, evidence: JSON | None) -> str:
     """`label` is "Onboarded" or "First golden deploy"; the evidence object of the contract,
     in words: "Onboarded 2026-02-14 09:30 UTC: namespace prod-eu/search, created 2026-02-14
@@ -475,6 +532,17 @@ def index(
         f"<div><dt>Workloads on a golden path</dt><dd>{golden}<br><small>of {golden + shadow}"
         "</small></dd></div>\n</dl>\n</section>\n",
     ]
+    lines = predictor_lines(summary)
+    if lines:
+        met = sum(1 for status, _ in lines if status == "met")
+        parts.append(
+            '<section aria-labelledby="predictors">\n<h2 id="predictors">Five predictors</h2>\n'
+            f"<p>{met} of 5 predictors of platform success met.</p>\n<ul>\n"
+            + "".join(
+                f"<li><strong>{_e(status)}</strong>: {_e(text)}</li>\n" for status, text in lines
+            )
+            + "</ul>\n</section>\n"
+        )
     if curve and curve.get("days"):
         parts.append(curve_section(curve))
     rows = []

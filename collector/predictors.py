@@ -23,6 +23,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from collector import adoption
 from collector.config import Settings
@@ -103,6 +104,44 @@ def evaluate(
         time_to_first_value=median_lower,
         recent_teams=len(lower),
     )
+
+
+def document(
+    figures: Figures, settings: Settings, snapshot: adoption.Snapshot, now: float
+) -> dict[str, Any]:
+    """The predictors as /api/v1/summary gives them: each one's `met` (true, false, or null
+    when it cannot be known) and the figures behind it."""
+    platform = settings.platform
+    baseline = platform.baseline
+    mature = adoption.whole_months(platform.launch_date, now) >= MATURE_MONTHS
+    return {
+        "product_manager": {
+            "met": figures.met["product_manager"],
+            "name": platform.product_manager,
+        },
+        "baseline": {
+            "met": figures.met["baseline"],
+            "deploys_per_team_week": None if baseline is None else baseline.deploys_per_team_week,
+            "lead_time_days": None if baseline is None else baseline.lead_time_days,
+            "measured_on": None if baseline is None else baseline.measured_on.isoformat(),
+        },
+        "nps": {
+            "met": figures.met["nps"],
+            "nps": figures.nps,
+            "responses": figures.nps_responses,
+        },
+        "voluntary_adoption": {
+            "met": figures.met["voluntary_adoption"],
+            "voluntary_ratio": snapshot.voluntary_ratio,
+            # What it must reach now: 50% from month 12, the curve's target before.
+            "required_ratio": VOLUNTARY_THRESHOLD if mature else snapshot.target_ratio,
+        },
+        "time_to_first_value": {
+            "met": figures.met["time_to_first_value"],
+            "median_seconds": figures.time_to_first_value,
+            "teams": figures.recent_teams,
+        },
+    }
 
 
 def _voluntary(settings: Settings, snapshot: adoption.Snapshot, now: float) -> bool | None:

@@ -180,6 +180,12 @@ def columns(heads: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 
 def format_table(summary: JSON, teams: Sequence[JSON], migrate: Sequence[JSON]) -> str:
     lines = [page.headline(summary), ""]
+    predictors = page.predictor_lines(summary)
+    if predictors:
+        met = sum(1 for status, _ in predictors if status == "met")
+        lines.append(f"Five predictors ({met} of 5 met):")
+        lines.extend(f"  {status:<8} {text}" for status, text in predictors)
+        lines.append("")
     active = page.active_teams(teams)
     lines.append(f"Active teams ({len(active)}):")
     lines.extend(

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from collector import adoption, exporter, predictors
+from collector import adoption, exporter, page, predictors
 from collector.adoption import TeamHistory
 from collector.sources.nps import SurveyFile
 from tests.records import parse_samples, settings, ts
+from tests.test_page import SUMMARY, TEAMS, migrate
 
 NOW = ts("2026-09-15")
 DAY = 86400.0
@@ -247,3 +248,65 @@ def test_the_predictor_metrics() -> None:
     ]
     samples = parse_samples(text)
     assert ("adoption_predictor_met", (("predictor", "time_to_first_value"),)) not in samples
+
+
+def test_each_predictor_in_words_for_the_status_page_and_report() -> None:
+    cfg = settings(
+        platform={
+            "launch_date": "2026-03-01",
+            "product_manager": "Ada Lovelace",
+            "baseline": {
+                "deploys_per_team_week": 1.5,
+                "lead_time_days": 9,
+                "measured_on": "2026-04-01",
+            },
+            "nps": "survey.csv",
+        }
+    )
+    snap = snapshot(
+        (team("a", "2026-09-01", None), team("b", "2026-09-05", None)), voluntary=0.4, target=0.5
+    )
+    figures = predictors.evaluate(cfg, snap, NOW, [(NOW, 10), (NOW, 9), (NOW, 2)])
+    summary = {"predictors": predictors.document(figures, cfg, snap, NOW)}
+    assert page.predictor_lines(summary) == [
+        ("met", "Product manager: Ada Lovelace."),
+        (
+            "not met",
+            "Pre-platform baseline: 1.5 deploys per team-week, lead time 9 days, measured "
+            "2026-04-01, after the launch.",
+        ),
+        ("met", "Developer NPS above 20: NPS 33 from 3 answers."),
+        ("not met", "Voluntary adoption on track: 40%, at least 50% needed now."),
+        (
+            "unknown",
+            "Time to first value under 30 days: median 12.0 days over the 2 teams onboarded in "
+            "the last 90 days; teams still waiting decide it.",
+        ),
+    ]
+    bare = predictors.evaluate(settings(), snapshot(voluntary=None), NOW)
+    assert page.predictor_lines(
+        {"predictors": predictors.document(bare, settings(), snapshot(voluntary=None), NOW)}
+    ) == [
+        ("not met", "Product manager: none named (platform.product_manager)."),
+        ("not met", "Pre-platform baseline: none measured (platform.baseline)."),
+        ("unknown", "Developer NPS above 20: no survey (platform.nps)."),
+        ("unknown", "Voluntary adoption on track: no voluntary team yet."),
+        ("unknown", "Time to first value under 30 days: no team onboarded in the last 90 days."),
+    ]
+    assert page.predictor_lines({"predictors": None}) == []
+    # On the status page: a section after the headline figures, every value escaped.
+    document = page.index({**SUMMARY, **summary}, TEAMS, migrate()).decode()
+    section = document.split('<section aria-labelledby="predictors">\n')[1].split("</section>")[0]
+    assert section == (
+        '<h2 id="predictors">Five predictors</h2>\n'
+        "<p>2 of 5 predictors of platform success met.</p>\n<ul>\n"
+        "<li><strong>met</strong>: Product manager: Ada Lovelace.</li>\n"
+        "<li><strong>not met</strong>: Pre-platform baseline: 1.5 deploys per team-week, lead "
+        "time 9 days, measured 2026-04-01, after the launch.</li>\n"
+        "<li><strong>met</strong>: Developer NPS above 20: NPS 33 from 3 answers.</li>\n"
+        "<li><strong>not met</strong>: Voluntary adoption on track: 40%, at least 50% needed "
+        "now.</li>\n"
+        "<li><strong>unknown</strong>: Time to first value under 30 days: median 12.0 days over "
+        "the 2 teams onboarded in the last 90 days; teams still waiting decide it.</li>\n"
+        "</ul>\n"
+    )
