@@ -284,8 +284,12 @@ class _Tally:
             _VALUE[path], path_name, reason, _VALUE[tool], manager, manager_time,
         )  # fmt: skip
         self.records.append(record)
-        if self.counting is not None:
-            self.counting.see(w.uid, w.generation, w.created, team, path)
+        counting = self.counting
+        # Tally.changed() inlined: an unchanged workload costs a look-up, no call.
+        if counting is not None and (
+            (uid := w.uid) is None or counting.lookup(uid) != (w.generation or 0)
+        ):
+            counting.see(uid, w.generation, w.created, team, path)
         if team is None:
             self.unowned += 1
             return

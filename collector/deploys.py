@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from collector.model import Path
 
@@ -54,43 +54,63 @@ class Delta:
         return not (self.changed or self.gone or self.baseline is not None)
 
 
-@dataclass(slots=True)
 class Tally:
     """Counts one poll's deploys, a workload at a time, inside the poll's one pass.
 
-    `see()` is on the path of every workload: an unchanged one costs a dict look-up
-    and a comparison, nothing else, and no per-workload object is kept."""
+    On the path of every workload: `changed(uid, generation)` is a dict look-up and a
+    comparison, and only a workload it says changed (or has no uid) costs a `see()`;
+    no per-workload object is kept."""
 
-    cluster: str
-    known: Known
-    started: float  # when this poll started: the baseline, if it is the first
-    team: Counter[tuple[str, Path]] = field(default_factory=Counter)
-    path: Counter[Path] = field(default_factory=Counter)
-    changed: dict[str, int] = field(default_factory=dict)
-    new: int = 0  # uids not in `known`
-    seen: int = 0  # workloads with a uid
+    __slots__ = (
+        "_counted",
+        "baseline",
+        "cluster",
+        "known",
+        "lookup",
+        "new",
+        "path",
+        "started",
+        "team",
+        "without_uid",
+    )
+
+    def __init__(self, cluster: str, known: Known, started: float) -> None:
+        self.cluster = cluster
+        self.known = known
+        self.started = started  # when this poll started: the baseline, if it is the first
+        self.baseline = known.baseline
+        self.lookup = known.generations.get
+        self.team: Counter[tuple[str, Path]] = Counter()
+        self.path: Counter[Path] = Counter()
+        self._counted: dict[str, int] = {}  # uid -> generation, new or risen since the last poll
+        self.new = 0  # uids not in `known`
+        self.without_uid = 0
+
+    def changed(self, uid: str | None, generation: int | None) -> bool:
+        """Whether `see()` has anything to do for this workload (inline it in a hot loop)."""
+        return uid is None or self.lookup(uid) != (generation or 0)
 
     def see(
         self, uid: str | None, generation: int | None, created: float | None,
         team: str | None, path: Path,
     ) -> None:  # fmt: skip
         if uid is None:
-            return  # no way to tell it from another: never counted
-        self.seen += 1
+            self.without_uid += 1  # no way to tell it from another: never counted
+            return
         generation = generation or 0
-        old = self.known.generations.get(uid)
+        old = self.lookup(uid)
         if old == generation:
             return
-        baseline = self.known.baseline
+        baseline = self.baseline
         if old is None:
             self.new += 1
-            self.changed[uid] = generation
+            self._counted[uid] = generation
             # Created before counting began: there all along, only out of sight.
             if baseline is None or (created is not None and created < math.floor(baseline)):
                 return
             count = max(generation, 1)
         else:
-            self.changed[uid] = generation
+            self._counted[uid] = generation
             if generation < old:  # not something a real server does; start over from it
                 return
             count = generation - old
@@ -98,22 +118,25 @@ class Tally:
         if team is not None:
             self.team[team, path] += count
 
-    def delta(self, uids: Callable[[], Iterable[str | None]], *, complete: bool) -> Delta:
-        """The poll's delta. `uids` yields the uid of every workload seen (asked only when
-        some known one is missing); `complete` False (a kind was not listed) keeps the
-        generations of the missing ones, which may come back."""
+    def delta(
+        self, tracked: int, uids: Callable[[], Iterable[str | None]], *, complete: bool
+    ) -> Delta:
+        """The poll's delta. `tracked`: the workloads offered to `see()` or found unchanged;
+        `uids` yields the uid of every workload seen (asked only when some known one is
+        missing); `complete` False (a kind was not listed) keeps the generations of the
+        missing ones, which may come back."""
         gone: tuple[str, ...] = ()
         known = self.known.generations
-        if complete and self.seen - self.new < len(known):
+        if complete and tracked - self.without_uid - self.new < len(known):
             present = {uid for uid in uids() if uid is not None}
             gone = tuple(sorted(uid for uid in known if uid not in present))
         return Delta(
             cluster=self.cluster,
             team=dict(self.team),
             path=dict(self.path),
-            changed=self.changed,
+            changed=self._counted,
             gone=gone,
-            baseline=self.started if self.known.baseline is None else None,
+            baseline=self.started if self.baseline is None else None,
         )
 
 

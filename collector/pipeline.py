@@ -152,7 +152,9 @@ class Pipeline:
                 observation, self.settings, self.matcher, self._links, counting
             )
             delta = counting.delta(
-                lambda: (w.uid for w in observation.workloads), complete=not observation.forbidden
+                len(summary.records),
+                lambda: (w.uid for w in observation.workloads),
+                complete=not observation.forbidden,
             )
         except Exception as exc:
             if isinstance(exc, PollError):

@@ -33,16 +33,25 @@ def test_the_first_poll_is_the_baseline_and_counts_nothing() -> None:
     t = tally(deploys.NEVER_POLLED, started=BASELINE)
     t.see("u1", 7, BASELINE - 100, "payments", GOLDEN)
     t.see("u2", None, BASELINE - 100, None, SHADOW)
-    delta = t.delta(lambda: ["u1", "u2"], complete=True)
+    delta = t.delta(2, lambda: ["u1", "u2"], complete=True)
     assert delta == deploys.Delta("c1", {}, {}, {"u1": 7, "u2": 0}, (), BASELINE)
 
 
 def test_a_rising_generation_counts_the_difference() -> None:
     t = tally(deploys.Known(BASELINE, {"u1": 2, "u2": 5, "u3": 1}))
+    # What the summary's loop asks of every workload before calling see().
+    assert [t.changed("u1", 5), t.changed("u2", 5), t.changed(None, 1), t.changed("u4", 1)] == [
+        True,
+        False,
+        True,
+        True,
+    ]
     t.see("u1", 5, BASELINE - 100, "payments", GOLDEN)  # three spec changes: three deploys
     t.see("u2", 5, BASELINE - 100, "payments", SHADOW)  # unchanged
     t.see("u3", 2, BASELINE - 100, None, SHADOW)  # unowned: the cluster counts it, no team
-    delta = t.delta(lambda: pytest.fail("nothing is missing: no need for the uids"), complete=True)
+    delta = t.delta(
+        3, lambda: pytest.fail("nothing is missing: no need for the uids"), complete=True
+    )
     assert delta == deploys.Delta(
         "c1", {("payments", GOLDEN): 3}, {GOLDEN: 3, SHADOW: 1}, {"u1": 5, "u3": 2}
     )
@@ -57,7 +66,7 @@ def test_a_new_workload_counts_its_generation_and_a_recreated_one_is_new() -> No
     t.see("fresh", 3, BASELINE + 400, "search", SHADOW)
     # No creation time known: new all the same.
     t.see("undated", 1, None, "search", SHADOW)
-    delta = t.delta(lambda: ["new-uid", "fresh", "undated"], complete=True)
+    delta = t.delta(3, lambda: ["new-uid", "fresh", "undated"], complete=True)
     assert delta.team == {("payments", GOLDEN): 1, ("search", SHADOW): 4}
     assert delta.path == {GOLDEN: 1, SHADOW: 4}
     assert delta.gone == ("old-uid",)
@@ -70,7 +79,7 @@ def test_a_workload_there_before_the_baseline_and_seen_late_counts_nothing() -> 
     t.see("late", 9, BASELINE - 1, "payments", GOLDEN)
     # Creation times have whole seconds: one in the first poll's second may have come after it.
     t.see("same-second", 1, BASELINE, "payments", GOLDEN)
-    delta = t.delta(lambda: ["late", "same-second"], complete=True)
+    delta = t.delta(2, lambda: ["late", "same-second"], complete=True)
     assert delta.team == {("payments", GOLDEN): 1}
     assert delta.changed == {"late": 9, "same-second": 1}
 
@@ -79,20 +88,20 @@ def test_an_incomplete_poll_forgets_no_generation() -> None:
     t = tally(deploys.Known(BASELINE, {"u1": 1, "job": 3}))
     t.see("u1", 1, BASELINE - 100, "payments", GOLDEN)
     # Jobs were refused this time: their generations must wait for them to come back.
-    assert t.delta(lambda: ["u1"], complete=False).gone == ()
-    assert t.delta(lambda: ["u1"], complete=True).gone == ("job",)
+    assert t.delta(1, lambda: ["u1"], complete=False).gone == ()
+    assert t.delta(1, lambda: ["u1"], complete=True).gone == ("job",)
 
 
 def test_a_workload_without_uid_is_never_counted() -> None:
     t = tally(deploys.Known(BASELINE, {}))
     t.see(None, 5, BASELINE + 1, "payments", GOLDEN)
-    assert t.delta(lambda: [None], complete=True) == deploys.Delta("c1", {}, {}, {})
+    assert t.delta(1, lambda: [None], complete=True) == deploys.Delta("c1", {}, {}, {})
 
 
 def test_a_generation_going_back_counts_nothing_and_is_the_new_baseline() -> None:
     t = tally(deploys.Known(BASELINE, {"u1": 5}))
     t.see("u1", 2, BASELINE - 100, "payments", GOLDEN)
-    delta = t.delta(lambda: ["u1"], complete=True)
+    delta = t.delta(1, lambda: ["u1"], complete=True)
     assert (delta.team, delta.changed) == ({}, {"u1": 2})
 
 
