@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from collector import adoption, exporter, page, predictors
+from collector import adoption, config, exporter, page, predictors
 from collector.adoption import TeamHistory
 from collector.sources.nps import SurveyFile
 from tests.records import parse_samples, settings, ts
@@ -310,3 +310,27 @@ def test_each_predictor_in_words_for_the_status_page_and_report() -> None:
         "the 2 teams onboarded in the last 90 days; teams still waiting decide it.</li>\n"
         "</ul>\n"
     )
+
+
+def test_predictor_config_mistakes_name_their_key_path() -> None:
+    raw = {
+        "platform": {
+            "launch_date": "2026-03-01",
+            "product_manager": "",
+            "baseline": {"deploys_per_team_week": -1, "lead_time_days": "x", "extra": 1},
+            "nps": "",
+            "nps_window": "soon",
+        }
+    }
+    with pytest.raises(config.ConfigError) as raised:
+        config.parse(raw)
+    assert raised.value.problems == [
+        "platform.product_manager: must not be empty",
+        "platform.baseline.deploys_per_team_week: must be greater than or equal to 0",
+        "platform.baseline.lead_time_days: must be a valid number, unable to parse string as a "
+        "number",
+        "platform.baseline.measured_on: required key is missing",
+        "platform.baseline.extra: unknown key",
+        "platform.nps: must not be empty",
+        "platform.nps_window: must be a duration such as 30s, 5m, 1h or 1d",
+    ]
