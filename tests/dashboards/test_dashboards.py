@@ -405,3 +405,77 @@ def test_chart_wraps_each_dashboard_in_a_labelled_configmap() -> None:
         assert doc["metadata"]["labels"]["grafana.example.com/dashboard"] == "adoption"
         assert "grafana_dashboard" not in doc["metadata"]["labels"]
         assert doc["metadata"]["annotations"] == {"grafana_folder": "Platform"}
+
+
+def test_deploys_before_and_after_adopting_evaluated_by_promtool(tmp_path: Path) -> None:
+    """The before/after panel's two queries on known series, in Prometheus' own engine: a
+    team deploying once a day until its first golden deploy on day 20, then three times a
+    day; one that adopted before the range (day 2), one that never adopted."""
+    (panel,) = [
+        p
+        for p in dashboards()["platform-adoption.json"]["panels"]
+        if p["title"] == "Deploys per team-week before and after adopting"
+    ]
+    # The range: the 30 days before day 40, averaged at daily steps (days 11 to 40).
+    before, after = (
+        substitute(t["expr"], __range="30d", __range_s=str(30 * 86400)) for t in panel["targets"]
+    )
+    job = 'job="adoption-collector"'
+    first = "adoption_team_first_deploy_timestamp_seconds"
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1d",
+        "tests": [
+            {
+                "interval": "1d",
+                "input_series": [
+                    {
+                        "series": f'adoption_team_deploys_total{{{job}, team="t"}}',
+                        "values": "100+1x20 123+3x19",
+                    },
+                    {
+                        "series": f'{first}{{{job}, team="t"}}',
+                        "values": f"{20 * 86400}x40",
+                    },
+                    {
+                        "series": f'adoption_team_deploys_total{{{job}, team="early"}}',
+                        "values": "0+5x40",
+                    },
+                    {
+                        "series": f'{first}{{{job}, team="early"}}',
+                        "values": f"{2 * 86400}x40",
+                    },
+                    {
+                        "series": f'adoption_team_deploys_total{{{job}, team="never"}}',
+                        "values": "0+2x40",
+                    },
+                ],
+                "promql_expr_test": [
+                    # Days 11 to 20, each week wholly before: 7 a week.
+                    {
+                        "expr": before,
+                        "eval_time": "40d",
+                        "exp_samples": [{"labels": '{team="t"}', "value": 7}],
+                    },
+                    # Days 21 to 40: the first six weeks straddle the adoption (9, 11, ... 19
+                    # deploys; Prometheus 2's ranges include their start), then 21 a week:
+                    # (84 + 14 * 21) / 20.
+                    {
+                        "expr": after,
+                        "eval_time": "40d",
+                        "exp_samples": [{"labels": '{team="t"}', "value": 18.9}],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "before-after.test.yaml"
+    path.write_text(yaml.safe_dump(test))
+    binary = shutil.which("promtool")
+    assert binary, "promtool is missing: `make tools` installs Debian's prometheus"
+    result = subprocess.run(
+        [binary, "test", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout.split()[-1]) == (0, "SUCCESS"), (
+        result.stdout + result.stderr
+    )
