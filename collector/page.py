@@ -65,6 +65,7 @@ h2 { font-size: 1.2rem; margin: 1.6rem 0 0.5rem; }
 .above { color: var(--good); }
 .below { color: var(--bad); }
 .muted, caption small { color: var(--muted); }
+svg.curve { display: block; width: 100%; max-width: 56rem; height: auto; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.4rem 0 1rem; }
 caption { text-align: left; font-weight: 600; padding: 0.3rem 0; }
@@ -639,6 +640,15 @@ def curve_section(curve: JSON) -> str:
             f'<text x="{at}" y="{_H - 8}" font-size="12" text-anchor="{anchor}" '
             f'fill="currentColor">{_e(label)}</text>\n'
         )
+    at = 170  # the legend, between the dates; about 7 units a character
+    for _, label, colour, dashes in _SERIES:
+        dash = f' stroke-dasharray="{dashes}"' if dashes else ""
+        out.append(
+            f'<line x1="{at}" x2="{at + 24}" y1="{_H - 12}" y2="{_H - 12}" stroke="{colour}" '
+            f'stroke-width="2"{dash}/>\n<text x="{at + 30}" y="{_H - 8}" font-size="12" '
+            f'fill="currentColor">{_e(label)}</text>\n'
+        )
+        at += 50 + 7 * len(label)
     for field, label, colour, dashes in _SERIES:
         dash = f' stroke-dasharray="{dashes}"' if dashes else ""
         for run in _runs(days, field):
