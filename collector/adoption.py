@@ -20,11 +20,11 @@ import datetime as dt
 import heapq
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from collector import catalog, explain, ownership, rules
+from collector import catalog, deploys, explain, ownership, rules
 from collector.config import Settings
 from collector.model import (
     CatalogObservation,
@@ -38,6 +38,9 @@ from collector.model import (
     Workload,
 )
 from collector.state import Evidence, TeamTimes
+
+if TYPE_CHECKING:
+    from collector import predictors
 
 # The one team label value no real team can take: every folded team's series go here.
 OTHER_TEAM = "_other"
@@ -137,6 +140,20 @@ class Snapshot:
     unowned_repos: int | None = None
     # Teams folded into OTHER_TEAM because there were more than limits.max_teams.
     dropped_teams: int = 0
+    mandated_teams: int = 0  # active teams in teams.mandated
+    # The five predictors of platform success (collector/predictors.py); None: not evaluated.
+    predictors: predictors.Figures | None = None
+    # Deploys counted so far (collector/deploys.py): by (team label, path), by (cluster, path).
+    team_deploys: Mapping[tuple[str, Path], int] = field(default_factory=dict)
+    cluster_deploys: Mapping[tuple[str, Path], int] = field(default_factory=dict)
+
+    def team_labeller(self) -> Callable[[str], str]:
+        """The `team` label /metrics gives a real team: its own name, or OTHER_TEAM if folded."""
+        if not self.dropped_teams:
+            return lambda team: team
+        kept = {t.team for t in self.teams} | {h.team for h in self.history}
+        kept.discard(OTHER_TEAM)
+        return lambda team: team if team in kept else OTHER_TEAM
 
 
 def _time(found: Evidence | explain.WorkloadRecord) -> float:
@@ -159,16 +176,18 @@ def summarise(
     settings: Settings,
     matcher: rules.GoldenPathMatcher,
     links: catalog.Links | None = None,
+    counting: deploys.Tally | None = None,
 ) -> ClusterSummary:
     """`links`: the catalog Components of the last GitHub scan. A workload a Component
     selects takes that Component's team when it has no team label of its own, and
-    is golden if the Component's repository is (its own golden path wins)."""
+    is golden if the Component's repository is (its own golden path wins).
+    `counting`: sees every tracked workload, with its team and path, to count deploys."""
     label_keys = settings.ownership.labels
     static_map = settings.ownership.namespaces
     scope = rules.NamespaceScope(
         settings.kubernetes.include_namespaces, settings.kubernetes.excluded_namespaces
     )
-    tally = _Tally(observation.cluster, label_keys, matcher, links)
+    tally = _Tally(observation.cluster, label_keys, matcher, links, counting)
     namespaces = {ns.name: ns for ns in observation.namespaces if ns.name in scope}
     # A namespace's owner is worked out once here, not again for each of its workloads.
     namespace_owners: dict[str, ownership.Owner] = {}
@@ -209,8 +228,10 @@ class _Tally:
         label_keys: Sequence[str],
         matcher: rules.GoldenPathMatcher,
         links: catalog.Links | None,
+        counting: deploys.Tally | None = None,
     ) -> None:
         self.cluster = cluster
+        self.counting = counting
         self.label_keys = label_keys
         self.matcher = matcher
         self.links = links
@@ -267,6 +288,12 @@ class _Tally:
             _VALUE[path], path_name, reason, _VALUE[tool], manager, manager_time,
         )  # fmt: skip
         self.records.append(record)
+        counting = self.counting
+        # Tally.changed() inlined: an unchanged workload costs a look-up, no call.
+        if counting is not None and (
+            (uid := w.uid) is None or counting.lookup(uid) != (w.generation or 0)
+        ):
+            counting.see(uid, w.generation, w.created, team, path)
         if team is None:
             self.unowned += 1
             return
@@ -569,7 +596,8 @@ def compute(
     # Counts rather than sets of names: a cluster may report 100,000 teams.
     candidates = golden.keys() | shadow.keys()
     active = len(candidates)
-    voluntary = active - len(mandated & candidates)
+    active_mandated = len(mandated & candidates)
+    voluntary = active - active_mandated
     adopted_voluntary = len(golden) - len(mandated & golden.keys())
     team_repos = repos.team_repos if repos is not None else {}
     candidates.update(team for team, _ in team_repos)
@@ -631,6 +659,7 @@ def compute(
         unowned_repos=repos.unowned if repos is not None else None,
         # `keep` may name teams with no series (a namespace's evidence, say).
         dropped_teams=sum(1 for team in candidates if team not in keep),
+        mandated_teams=active_mandated,
     )
 
 

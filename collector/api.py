@@ -147,8 +147,13 @@ def _repositories(drilldown: Drilldown, args: dict[str, str], _params: dict[str,
     return {"items": [drilldown.repository_json(record) for record in items]}
 
 
+def _history(drilldown: Drilldown, _args: dict[str, str], _params: dict[str, str]) -> object:
+    return drilldown.history()
+
+
 summary = _view([], _summary)
 teams = _view([], _teams)
 team = _view([], _team)
 workloads = _view(["team", "path", "cluster", "namespace", "tool", "limit", "continue"], _workloads)
 repositories = _view(["team", "path"], _repositories)
+history = _view([], _history)

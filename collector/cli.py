@@ -313,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument(
         "--format", choices=list(report.FORMATS), default="table", help=report.FORMAT_HELP
     )
+    summary.add_argument("--curve", action="store_true", help=report.CURVE_HELP)
     summary.set_defaults(func=report.cmd_report)
 
     explain = command("explain", "explain one team or one workload in sentences")

@@ -103,9 +103,22 @@ DEFAULT_TARGETS = (
 )
 
 
+class Baseline(_Section):
+    """Figures measured before the platform, to prove what it changed against."""
+
+    deploys_per_team_week: float = Field(ge=0)
+    lead_time_days: float | None = Field(default=None, ge=0)
+    measured_on: Date
+
+
 class Platform(_Section):
     launch_date: Date
     adoption_targets: tuple[AdoptionTarget, ...] = DEFAULT_TARGETS
+    # The five predictors of platform success (collector/predictors.py).
+    product_manager: str | None = Field(default=None, min_length=1)
+    baseline: Baseline | None = None
+    nps: str | None = Field(default=None, min_length=1)  # CSV of survey answers: date,score
+    nps_window: Duration = 90 * 86400.0
 
     @field_validator("adoption_targets")
     @classmethod

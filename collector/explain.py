@@ -16,14 +16,17 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
-from collector import adoption, catalog, ownership
+from collector import adoption, catalog, ownership, predictors
 from collector.config import Settings
 from collector.model import Path, RepoPath
 from collector.state import Evidence, TeamTimes
+
+if TYPE_CHECKING:
+    from collector.history import Day
 
 JSON = dict[str, Any]
 
@@ -213,9 +216,12 @@ class Drilldown:
         history: Mapping[str, TeamTimes],
         settings: Settings,
         polled_at: float,
+        curve: Sequence[Day] = (),
     ) -> None:
         self.snapshot = snapshot
         self.polled_at = polled_at
+        # The adoption curve since launch (collector.history), computed with the figures.
+        self.curve: tuple[Day, ...] = tuple(curve)
         self._settings = settings
         clusters = sorted(clusters, key=attrgetter("cluster"))
         self.records: tuple[WorkloadRecord, ...] = tuple(r for c in clusters for r in c.records)
@@ -249,6 +255,11 @@ class Drilldown:
 
     # --- queries -------------------------------------------------------------------
 
+    def history(self) -> JSON:
+        """/api/v1/history: every day from the launch, oldest first (collector.history)."""
+        launch = time.strftime("%Y-%m-%d", time.gmtime(self.snapshot.launch))
+        return {"launch_date": launch, "days": [d.json() for d in self.curve]}
+
     def summary(self) -> JSON:
         s = self.snapshot
         by_path = {path.value: 0 for path in Path}
@@ -266,6 +277,9 @@ class Drilldown:
             ),
             "workloads": by_path if s.has_workloads else None,
             "polled_at": iso(self.polled_at),
+            "predictors": None
+            if s.predictors is None
+            else predictors.document(s.predictors, self._settings, s, self.polled_at),
         }
 
     def teams(self) -> list[JSON]:

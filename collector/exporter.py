@@ -26,6 +26,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from collector import __version__
 from collector.adoption import Snapshot
 from collector.model import Group, Path, RepoPath, SourceStatus
+from collector.predictors import NAMES as PREDICTORS
+from collector.predictors import Figures
 
 if TYPE_CHECKING:
     from collector.explain import Drilldown
@@ -44,6 +46,7 @@ def adoption_metrics(s: Snapshot) -> Iterator[Metric]:
     yield from history_metrics(s)
     if s.has_workloads:
         yield from workload_metrics(s)
+        yield from deploy_metrics(s)
     yield GaugeMetricFamily(
         "adoption_platform_launch_timestamp_seconds",
         "When the platform went live (platform.launch_date, midnight UTC).",
@@ -56,6 +59,8 @@ def adoption_metrics(s: Snapshot) -> Iterator[Metric]:
     )
     if s.repos is not None:
         yield from repository_metrics(s.repos, s.unowned_repos or 0)
+    if s.predictors is not None:
+        yield from predictor_metrics(s.predictors)
 
 
 def team_metrics(s: Snapshot) -> Iterator[Metric]:
@@ -209,6 +214,70 @@ def workload_metrics(s: Snapshot) -> Iterator[Metric]:
     for tool, n in sorted(s.tools.items()):
         per_tool.add_metric([tool.value], n)
     yield per_tool
+
+
+def deploy_metrics(s: Snapshot) -> Iterator[Metric]:
+    """Both paths of every active team and polled cluster, from 0, so a first deploy is an
+    increase rate() sees, not a series appearing."""
+    per_team = CounterMetricFamily(
+        "adoption_team_deploys",
+        "Deploys (spec changes: metadata.generation rising, or a new workload) of the team's "
+        "workloads since the collector first polled their cluster, by the workload's path then.",
+        labels=["team", "path"],
+    )
+    team_counts = dict.fromkeys(((t.team, p) for t in s.teams for p in Path), 0)
+    team_counts.update(s.team_deploys)
+    for team in sorted({team for team, _ in team_counts}):
+        for path in Path:
+            per_team.add_metric([team, path.value], team_counts.get((team, path), 0))
+    per_cluster = CounterMetricFamily(
+        "adoption_deploys",
+        "Deploys of tracked workloads, owned or not, since the collector first polled the "
+        "cluster, by the workload's path then.",
+        labels=["kube_cluster", "path"],
+    )
+    clusters = {cluster for cluster, _ in s.workloads} | {c for c, _ in s.cluster_deploys}
+    for cluster in sorted(clusters):
+        for path in Path:
+            per_cluster.add_metric([cluster, path.value], s.cluster_deploys.get((cluster, path), 0))
+    yield from (per_team, per_cluster)
+
+
+def predictor_metrics(p: Figures) -> Iterator[Metric]:
+    met = _gauge(
+        "adoption_predictor_met",
+        "1 if the predictor of platform success is met, 0 if not; no sample when it cannot be "
+        "known (product_manager, baseline, nps, voluntary_adoption, time_to_first_value).",
+        ["predictor"],
+    )
+    for name in PREDICTORS:
+        value = p.met[name]
+        if value is not None:
+            met.add_metric([name], int(value))
+    yield met
+    if p.nps_responses is not None:
+        yield _optional(
+            "adoption_developer_nps",
+            "Developer NPS (promoters 9-10 minus detractors 0-6, in % of answers) over "
+            "platform.nps_window; no sample without an answer in it.",
+            p.nps,
+        )
+        yield GaugeMetricFamily(
+            "adoption_developer_nps_responses",
+            "Survey answers in platform.nps_window.",
+            p.nps_responses,
+        )
+        yield GaugeMetricFamily(
+            "adoption_developer_nps_skipped_answers",
+            "Lines of the platform.nps file skipped: a bad date, or a score outside 0-10.",
+            p.nps_skipped or 0,
+        )
+    if p.baseline_deploys_per_team_week is not None:
+        yield GaugeMetricFamily(
+            "adoption_baseline_deploys_per_team_week",
+            "Deploys per team and week measured before the platform (platform.baseline).",
+            p.baseline_deploys_per_team_week,
+        )
 
 
 def repository_metrics(repos: Mapping[tuple[str, RepoPath], int], unowned: int) -> Iterator[Metric]:

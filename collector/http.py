@@ -124,6 +124,7 @@ class MetricsServer:
             route("/api/v1/teams/{team}", self._json(api.team), offload=True),
             route("/api/v1/workloads", self._json(api.workloads), offload=True),
             route("/api/v1/repositories", self._json(api.repositories), offload=True),
+            route("/api/v1/history", self._json(api.history), offload=True),
         ]
         self._server = uvicorn.Server(
             uvicorn.Config(

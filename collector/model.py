@@ -70,6 +70,10 @@ class Workload(msgspec.Struct, frozen=True, gc=False):
     # Kind of the controlling ownerReference (e.g. "CronJob" for a Job a CronJob
     # spawned); None for objects nobody controls.
     controller_kind: str | None = None
+    # metadata.generation: rises by one with every change of the spec, which is what a
+    # deploy is (collector/deploys.py); None when absent.
+    generation: int | None = None
+    uid: str | None = None  # metadata.uid: tells a recreated workload from the one it replaces
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ the HTTP layer to send with the HTML routes.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import html
 import urllib.parse
@@ -39,6 +40,7 @@ class Drilldown(Protocol):
         tool: str | None = None,
     ) -> Iterable[Any]: ...
     def workload_json(self, record: Any, /) -> Any: ...
+    def history(self) -> Any: ...
 
 
 SHADOW_WORKLOADS_URL = "/api/v1/workloads?path=shadow"
@@ -63,6 +65,7 @@ h2 { font-size: 1.2rem; margin: 1.6rem 0 0.5rem; }
 .above { color: var(--good); }
 .below { color: var(--bad); }
 .muted, caption small { color: var(--muted); }
+svg.curve { display: block; width: 100%; max-width: 56rem; height: auto; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.4rem 0 1rem; }
 caption { text-align: left; font-weight: 600; padding: 0.3rem 0; }
@@ -195,6 +198,63 @@ def headline(summary: JSON) -> str:
         f"voluntary {percent(summary.get('voluntary_ratio'))}; {_target_phrase(summary)}. "
         f"{golden} of {total} workloads on a golden path. {polled}"
     )
+
+
+PREDICTOR_TITLES = {
+    "product_manager": "Product manager",
+    "baseline": "Pre-platform baseline",
+    "nps": "Developer NPS above 20",
+    "voluntary_adoption": "Voluntary adoption on track",
+    "time_to_first_value": "Time to first value under 30 days",
+}
+
+
+def predictor_lines(summary: JSON) -> list[tuple[str, str]]:
+    """The five predictors of platform success: (status, sentence) each, status "met", "not
+    met" or "unknown"; empty when the summary has none."""
+    found = summary.get("predictors")
+    if not isinstance(found, Mapping):
+        return []
+    out = []
+    for name, title in PREDICTOR_TITLES.items():
+        p = found.get(name) or {}
+        met = p.get("met")
+        status = "unknown" if met is None else "met" if met else "not met"
+        out.append((status, f"{title}: {_predictor_detail(name, p)}."))
+    return out
+
+
+def _predictor_detail(name: str, p: JSON) -> str:
+    if name == "product_manager":
+        return str(p["name"]) if p.get("name") else "none named (platform.product_manager)"
+    if name == "baseline":
+        if p.get("measured_on") is None:
+            return "none measured (platform.baseline)"
+        lead = p.get("lead_time_days")
+        lead_text = "" if lead is None else f", lead time {lead:g} days"
+        after = "" if p.get("met") else ", after the launch"
+        return (
+            f"{p.get('deploys_per_team_week'):g} deploys per team-week{lead_text}, "
+            f"measured {p['measured_on']}{after}"
+        )
+    if name == "nps":
+        if p.get("responses") is None:
+            return "no survey (platform.nps)"
+        if p.get("nps") is None:
+            return "no survey answer in platform.nps_window"
+        return f"NPS {p['nps']:.0f} from {p['responses']} answers"
+    if name == "voluntary_adoption":
+        if p.get("voluntary_ratio") is None:
+            return "no voluntary team yet"
+        required = p.get("required_ratio")
+        need = "" if required is None else f", at least {percent(required)} needed now"
+        return f"{percent(p['voluntary_ratio'])}{need}"
+    teams = int(p.get("teams") or 0)
+    if not teams:
+        return "no team onboarded in the last 90 days"
+    median = days(p.get("median_seconds")) or "-"
+    waiting = "" if p.get("met") is not None else "; teams still waiting decide it"
+    return f"median {median} days over the {teams} teams onboarded in the last 90 days{waiting}"
 
 
 def evidence_sentence(label: str, when: str | None, evidence: JSON | None) -> str:
@@ -436,9 +496,11 @@ def index(
     teams: Sequence[JSON],
     migrate: Sequence[JSON],
     limit: int = 100,
+    curve: JSON | None = None,
 ) -> bytes:
-    """`/`: the headline figures against the target, one row per active team, and the first
-    `limit` workloads of `migrate` (from `migrate_first`). `summary` None: no poll yet."""
+    """`/`: the headline figures against the target, the adoption curve since launch (`curve`:
+    the /api/v1/history document), one row per active team, and the first `limit` workloads
+    of `migrate` (from `migrate_first`). `summary` None: no poll yet."""
     if summary is None:
         return not_ready()
     target = summary.get("target_ratio")
@@ -471,6 +533,19 @@ def index(
         f"<div><dt>Workloads on a golden path</dt><dd>{golden}<br><small>of {golden + shadow}"
         "</small></dd></div>\n</dl>\n</section>\n",
     ]
+    lines = predictor_lines(summary)
+    if lines:
+        met = sum(1 for status, _ in lines if status == "met")
+        parts.append(
+            '<section aria-labelledby="predictors">\n<h2 id="predictors">Five predictors</h2>\n'
+            f"<p>{met} of 5 predictors of platform success met.</p>\n<ul>\n"
+            + "".join(
+                f"<li><strong>{_e(status)}</strong>: {_e(text)}</li>\n" for status, text in lines
+            )
+            + "</ul>\n</section>\n"
+        )
+    if curve and curve.get("days"):
+        parts.append(curve_section(curve))
     rows = []
     active = active_teams(teams)
     for t in active:
@@ -506,6 +581,106 @@ def index(
     parts.append("</section>\n")
     parts.append(_migrate_section(migrate, limit))
     return _document("adoption-collector: platform adoption", "".join(parts))
+
+
+# The curve's drawing area, in SVG user units; the chart scales to the page's width.
+_W, _H, _LEFT, _TOP, _BOTTOM = 720, 220, 44, 12, 28
+_SERIES = (  # (field, label, colour, dashes)
+    ("adoption_ratio", "adoption (all teams)", "#4477aa", ""),
+    ("voluntary_ratio", "voluntary adoption", "#228833", ""),
+    ("target_ratio", "target", "#cc3311", "6 4"),
+)
+
+
+def curve_section(curve: JSON) -> str:
+    """The adoption curve since launch as an inline SVG (no script, no external asset), days
+    reconstructed from the evidence shaded and labelled, then the same in words."""
+    days = list(curve["days"])
+    rebuilt = sum(1 for d in days if d.get("reconstructed"))
+    first, last = str(days[0]["day"]), str(days[-1]["day"])
+    summary = (
+        f"Adoption, voluntary adoption and the target by UTC day from {first} to {last}; "
+        f"{rebuilt} days before the collector's first poll are reconstructed from the evidence "
+        "(a team is active from its onboarding, adopted from its first golden deploy)."
+    )
+    width, height = _W - _LEFT, _H - _TOP - _BOTTOM
+    start = dt.date.fromisoformat(first)
+    offsets = [(dt.date.fromisoformat(str(d["day"])) - start).days for d in days]
+    step = width / max(offsets[-1], 1)
+
+    def x(i: int) -> float:  # the i-th day's place: by date, so a gap shows as one
+        return _LEFT + offsets[i] * step
+
+    def y(ratio: float) -> float:
+        return _TOP + (1 - ratio) * height
+
+    out = [
+        '<section aria-labelledby="curve">\n<h2 id="curve">Adoption since launch</h2>\n',
+        f'<svg class="curve" viewBox="0 0 {_W} {_H}" role="img" aria-labelledby="curve-title '
+        f'curve-desc" xmlns="http://www.w3.org/2000/svg">\n<title id="curve-title">Adoption '
+        f'since launch</title>\n<desc id="curve-desc">{_e(summary)}</desc>\n',
+    ]
+    if rebuilt:
+        end = x(rebuilt - 1) + step / 2 if rebuilt < len(days) else x(rebuilt - 1)
+        out.append(
+            f'<rect class="reconstructed" x="{_LEFT}" y="{_TOP}" width="{end - _LEFT:.1f}" '
+            f'height="{height}" fill="#888888" fill-opacity="0.15"/>\n'
+            f'<text x="{_LEFT + 4}" y="{_TOP + 14}" font-size="12" fill="currentColor">'
+            "reconstructed</text>\n"
+        )
+    for ratio in (0.0, 0.5, 1.0):
+        out.append(
+            f'<line x1="{_LEFT}" x2="{_W}" y1="{y(ratio):.1f}" y2="{y(ratio):.1f}" '
+            'stroke="currentColor" stroke-opacity="0.3"/>\n'
+            f'<text x="{_LEFT - 6}" y="{y(ratio) + 4:.1f}" font-size="12" text-anchor="end" '
+            f'fill="currentColor">{ratio:.0%}</text>\n'
+        )
+    for label, anchor, at in ((first, "start", _LEFT), (last, "end", _W)):
+        out.append(
+            f'<text x="{at}" y="{_H - 8}" font-size="12" text-anchor="{anchor}" '
+            f'fill="currentColor">{_e(label)}</text>\n'
+        )
+    at = 170  # the legend, between the dates; about 7 units a character
+    for _, label, colour, dashes in _SERIES:
+        dash = f' stroke-dasharray="{dashes}"' if dashes else ""
+        out.append(
+            f'<line x1="{at}" x2="{at + 24}" y1="{_H - 12}" y2="{_H - 12}" stroke="{colour}" '
+            f'stroke-width="2"{dash}/>\n<text x="{at + 30}" y="{_H - 8}" font-size="12" '
+            f'fill="currentColor">{_e(label)}</text>\n'
+        )
+        at += 50 + 7 * len(label)
+    for field, label, colour, dashes in _SERIES:
+        dash = f' stroke-dasharray="{dashes}"' if dashes else ""
+        for run in _runs(days, field):
+            points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in run)
+            out.append(
+                f'<polyline class="{field}" points="{points}" fill="none" stroke="{colour}" '
+                f'stroke-width="2"{dash}><title>{_e(label)}</title></polyline>\n'
+            )
+    out.append("</svg>\n")
+    legend = "; ".join(f"{label}: {percent(days[-1].get(field))}" for field, label, _, _ in _SERIES)
+    out.append(
+        f'<p class="muted">{_e(summary)} On {_e(last)}: {_e(legend)}. Every day: '
+        '<a href="/api/v1/history">/api/v1/history</a>.</p>\n</section>\n'
+    )
+    return "".join(out)
+
+
+def _runs(days: Sequence[JSON], field: str) -> list[list[tuple[int, float]]]:
+    """The (day index, value) points of `field`, split where it has no value (a ratio over
+    no team)."""
+    runs: list[list[tuple[int, float]]] = []
+    current: list[tuple[int, float]] = []
+    for i, d in enumerate(days):
+        value = d.get(field)
+        if isinstance(value, int | float):
+            current.append((i, float(min(max(value, 0.0), 1.0))))
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    return runs
 
 
 def _migrate_section(migrate: Sequence[JSON], limit: int) -> str:
@@ -648,6 +823,11 @@ def index_of(drilldown: Drilldown) -> bytes:
     body = _INDEX_PAGES.get(drilldown)
     if body is None:
         teams = teams_of(drilldown)
-        body = index(drilldown.summary(), teams, migrate_first(teams, shadow_of(drilldown)))
+        body = index(
+            drilldown.summary(),
+            teams,
+            migrate_first(teams, shadow_of(drilldown)),
+            curve=drilldown.history(),
+        )
         _INDEX_PAGES[drilldown] = body
     return body

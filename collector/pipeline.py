@@ -18,12 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
 
-from collector import adoption, catalog, explain, exporter, rules
+from collector import adoption, catalog, deploys, explain, exporter, history, predictors, rules
 from collector.config import Settings
 from collector.model import (
     CatalogObservation,
     ClusterObservation,
     GitHubObservation,
+    Path,
     RateLimit,
     SourceStatus,
 )
@@ -31,7 +32,8 @@ from collector.sources import PollError
 from collector.sources.backstage import BackstageSource
 from collector.sources.github import GitHubSource
 from collector.sources.kubernetes import KubernetesSource, gc_paused
-from collector.state import StateError, StateStore
+from collector.sources.nps import SurveyFile
+from collector.state import StateError, StateStore, TeamTimes
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +124,11 @@ class Pipeline:
         self._held: int | None = None  # entities of a Backstage answer held back (a drop)
         self.links_generation = 0  # moves on whenever a catalog poll changes the links
         self._statuses: dict[str, SourceStatus] = {}  # cluster name or GITHUB -> status
+        # Deploys by (team, path) of good polls since the last publish, which names each
+        # team as /metrics does (folding) and writes them with the generations they moved.
+        self._team_deploys: list[Mapping[tuple[str, Path], int]] = []
+        self._polled_well = False  # a cluster poll succeeded since the last publish
+        self._survey = SurveyFile(settings.platform.nps) if settings.platform.nps else None
         self._published: frozenset[str] = frozenset()  # sources the exposition includes
         self._lock = threading.Lock()
         self._kubernetes_turn = threading.Lock()
@@ -163,7 +170,15 @@ class Pipeline:
         errors = previous.errors_total if previous else 0
         try:
             observation = self.sources[name].poll()
-            summary = adoption.summarise(observation, self.settings, self.matcher, self._links)
+            counting = deploys.Tally(name, self.state.known(name), started)
+            summary = adoption.summarise(
+                observation, self.settings, self.matcher, self._links, counting
+            )
+            delta = counting.delta(
+                len(summary.records),
+                lambda: (w.uid for w in observation.workloads),
+                complete=not observation.forbidden,
+            )
         except Exception as exc:
             if isinstance(exc, PollError):
                 log.error("poll of kubernetes cluster %s failed: %s", name, exc)
@@ -196,6 +211,12 @@ class Pipeline:
         )
         with self._lock:
             self._summaries[name] = summary
+            # The next poll of this cluster counts from these generations, whatever happens
+            # to the write; the write comes with the next publish.
+            self.state.advance(delta)
+            if delta.team:
+                self._team_deploys.append(delta.team)
+            self._polled_well = True
             self._statuses[name] = SourceStatus(
                 source=KUBERNETES,
                 kube_cluster=name,
@@ -427,6 +448,10 @@ class Pipeline:
                 if summaries or self._repos is not None
                 else None
             )
+            snapshot = self._count_deploys(snapshot)
+            if snapshot is not None:
+                snapshot = replace(snapshot, predictors=self._predictors(snapshot, now))
+            curve = self._record_day(snapshot, history, now)
             drilldown = (
                 None
                 if snapshot is None
@@ -437,6 +462,7 @@ class Pipeline:
                     history=history,
                     settings=self.settings,
                     polled_at=now,
+                    curve=curve,
                 )
             )
             self.snapshot = snapshot
@@ -452,6 +478,56 @@ class Pipeline:
                 )
             )
             self._published = published
+
+    def _predictors(self, snapshot: adoption.Snapshot, now: float) -> predictors.Figures:
+        if self._survey is None:
+            return predictors.evaluate(self.settings, snapshot, now)
+        survey = self._survey.read()  # the file is read again only when it changed
+        return predictors.evaluate(
+            self.settings,
+            snapshot,
+            now,
+            survey.answers if survey.readable else None,
+            survey.skipped,
+        )
+
+    def _record_day(
+        self, snapshot: adoption.Snapshot | None, times: Mapping[str, TeamTimes], now: float
+    ) -> tuple[history.Day, ...]:
+        """Keep today's figures if a cluster poll succeeded since the last publish (a day
+        has only good polls' figures), and return the curve since launch. Called with the
+        lock held."""
+        if self._polled_well and snapshot is not None and snapshot.has_workloads:
+            self._polled_well = False
+            try:
+                self.state.record_day(history.today(snapshot, now))
+            except StateError as exc:
+                log.error("%s", exc)  # kept in memory, retried with the next good poll
+        return history.curve(self.state.days(), times, self.settings)
+
+    def _count_deploys(self, snapshot: adoption.Snapshot | None) -> adoption.Snapshot | None:
+        """Add the deploys of the polls since the last publish, teams named as `snapshot`
+        names them, write them (nothing, when nothing was deployed), and return `snapshot`
+        with the totals. Called with the lock held."""
+        counted: dict[tuple[str, Path], int] = {}
+        if snapshot is not None:
+            label = snapshot.team_labeller()
+            for team_deploys in self._team_deploys:
+                for key, n in deploys.fold(team_deploys, label).items():
+                    counted[key] = counted.get(key, 0) + n
+            self._team_deploys.clear()
+        try:
+            self.state.record_deploys(counted)
+        except StateError as exc:
+            # The counts stand in memory; the write is retried next publish.
+            log.error("%s", exc)
+        if snapshot is None:
+            return None
+        return replace(
+            snapshot,
+            team_deploys=self.state.deploys("team"),
+            cluster_deploys=self.state.deploys("cluster"),
+        )
 
     def close(self) -> None:
         """Close the sources and the state store; the pipeline owns both once built."""

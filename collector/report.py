@@ -41,6 +41,14 @@ FORMAT_HELP = (
 )
 
 
+CURVE_HELP = (
+    "print the adoption curve since the launch instead, one row per UTC day, days before the "
+    "collector's first poll reconstructed from the evidence and marked (table: *; json: the "
+    "/api/v1/history document; csv: " + "day, active_teams, adopted_teams, mandated_teams, "
+    "adoption_ratio, voluntary_ratio, target_ratio (0-1), reconstructed)"
+)
+
+
 class ReadError(Exception):
     """The --from URL could not be read; the message says why."""
 
@@ -53,6 +61,7 @@ class Reader(Protocol):
     def shadow_workloads(self) -> list[JSON]: ...
     def team(self, name: str) -> JSON | None: ...
     def workloads_in(self, cluster: str, namespace: str) -> list[JSON]: ...
+    def history(self) -> JSON: ...
 
 
 class LocalReader:
@@ -78,6 +87,10 @@ class LocalReader:
     def workloads_in(self, cluster: str, namespace: str) -> list[JSON]:
         d = self.drilldown
         return [d.workload_json(r) for r in d.workloads(cluster=cluster, namespace=namespace)]
+
+    def history(self) -> JSON:
+        result: JSON = self.drilldown.history()
+        return result
 
 
 class RemoteReader:
@@ -139,6 +152,10 @@ class RemoteReader:
     def workloads_in(self, cluster: str, namespace: str) -> list[JSON]:
         return self._workloads({"cluster": cluster, "namespace": namespace})
 
+    def history(self) -> JSON:
+        result: JSON = self.get("/api/v1/history")
+        return result
+
 
 def _error_message(exc: urllib.error.HTTPError) -> str:
     try:
@@ -163,6 +180,12 @@ def columns(heads: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 
 def format_table(summary: JSON, teams: Sequence[JSON], migrate: Sequence[JSON]) -> str:
     lines = [page.headline(summary), ""]
+    predictors = page.predictor_lines(summary)
+    if predictors:
+        met = sum(1 for status, _ in predictors if status == "met")
+        lines.append(f"Five predictors ({met} of 5 met):")
+        lines.extend(f"  {status:<8} {text}" for status, text in predictors)
+        lines.append("")
     active = page.active_teams(teams)
     lines.append(f"Active teams ({len(active)}):")
     lines.extend(
@@ -255,6 +278,67 @@ def format_csv(teams: Sequence[JSON]) -> str:
     return out.getvalue()
 
 
+CURVE_COLUMNS = (
+    "day",
+    "active_teams",
+    "adopted_teams",
+    "mandated_teams",
+    "adoption_ratio",
+    "voluntary_ratio",
+    "target_ratio",
+    "reconstructed",
+)
+
+
+def curve_table(document: JSON) -> str:
+    days = document["days"]
+    rebuilt = sum(1 for d in days if d["reconstructed"])
+    lines = [
+        f"Adoption since the launch on {document['launch_date']}: {len(days)} days, "
+        f"{rebuilt} of them reconstructed from the evidence (marked *: a team counts as "
+        "active from its onboarding, adopted from its first golden deploy).",
+        "",
+    ]
+    lines.extend(
+        columns(
+            ["DAY", "ACTIVE", "ADOPTED", "MANDATED", "ADOPTION", "VOLUNTARY", "TARGET"],
+            (
+                [
+                    d["day"] + ("*" if d["reconstructed"] else ""),
+                    str(d["active_teams"]),
+                    str(d["adopted_teams"]),
+                    str(d["mandated_teams"]),
+                    page.percent(d["adoption_ratio"]),
+                    page.percent(d["voluntary_ratio"]),
+                    page.percent(d["target_ratio"]),
+                ]
+                for d in days
+            ),
+        )
+    )
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def curve_csv(document: JSON) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CURVE_COLUMNS)
+    for d in document["days"]:
+        writer.writerow(
+            [
+                "" if (v := d[c]) is None else str(v).lower() if isinstance(v, bool) else v
+                for c in CURVE_COLUMNS
+            ]
+        )
+    return out.getvalue()
+
+
+CURVE_FORMATS: dict[str, Callable[[JSON], str]] = {
+    "table": curve_table,
+    "json": lambda document: json.dumps(document, indent=2) + "\n",
+    "csv": curve_csv,
+}
+
 FORMATS: dict[str, Callable[[JSON, Sequence[JSON], Sequence[JSON]], str]] = {
     "table": format_table,
     "json": format_json,
@@ -305,6 +389,10 @@ def _with_reader(args: argparse.Namespace, use: Callable[[Reader], int]) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     def report(reader: Reader) -> int:
+        if getattr(args, "curve", False):
+            sys.stdout.write(CURVE_FORMATS[args.format](reader.history()))
+            sys.stdout.flush()
+            return EXIT_OK
         summary, teams = reader.summary(), reader.teams()
         migrate = page.migrate_first(teams, reader.shadow_workloads())
         sys.stdout.write(FORMATS[args.format](summary, teams, migrate))

@@ -1,4 +1,5 @@
-"""The durable history: per team, the earliest onboarding evidence and the first golden deploy.
+"""The durable history: per team, the earliest onboarding evidence and the first golden deploy;
+the deploys counted so far and the workload generations they were counted from; a row a day.
 
 One SQLite file. Times only ever move earlier: every write is a MIN against what
 is stored, in one transaction, so a deleted workload, a restart or a cluster that
@@ -18,19 +19,21 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 from collector import __version__
+from collector.deploys import Delta, Known
+from collector.model import Path as WorkloadPath
 
 log = logging.getLogger(__name__)
 
 # 'ADOP': marks the file as ours, so a foreign SQLite file is refused, not overwritten.
 APPLICATION_ID = 0x41444F50
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 OnUnreadable = Literal["fail", "keep_aside"]
 
@@ -64,6 +67,68 @@ CREATE TABLE migrations (
 )
 """
 
+# Deploy counting (collector/deploys.py): the generation of every tracked workload at the last
+# good poll of its cluster, by uid. Rows change only when a workload does (a deploy, a new
+# or deleted workload), so a steady state writes nothing.
+_GENERATIONS = """
+CREATE TABLE generations (
+    cluster TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    generation INTEGER NOT NULL,   -- 0: the object had none
+    PRIMARY KEY (cluster, uid)
+) WITHOUT ROWID
+"""
+
+# When each cluster's first good poll started: deploys count from then on.
+_BASELINES = """
+CREATE TABLE baselines (
+    cluster TEXT PRIMARY KEY,
+    started REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+# The deploy counters' totals, written in the transaction that moves the generations they
+# were counted from: a restart neither loses a deploy nor counts one twice.
+_DEPLOYS = """
+CREATE TABLE deploys (
+    scope TEXT NOT NULL,   -- 'team' or 'cluster'
+    name TEXT NOT NULL,    -- the team label or the cluster
+    path TEXT NOT NULL,    -- golden or shadow
+    total INTEGER NOT NULL,
+    PRIMARY KEY (scope, name, path)
+) WITHOUT ROWID
+"""
+
+# One row per UTC day: the figures of the day's last good poll.
+_DAYS = """
+CREATE TABLE days (
+    day TEXT PRIMARY KEY,  -- YYYY-MM-DD, UTC
+    active INTEGER NOT NULL,
+    adopted INTEGER NOT NULL,
+    mandated INTEGER NOT NULL,  -- active mandated teams
+    ratio REAL,
+    voluntary_ratio REAL,
+    target REAL,
+    polled_at REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+_V4_TABLES = {
+    "generations": ("cluster", "uid", "generation"),
+    "baselines": ("cluster", "started"),
+    "deploys": ("scope", "name", "path", "total"),
+    "days": (
+        "day",
+        "active",
+        "adopted",
+        "mandated",
+        "ratio",
+        "voluntary_ratio",
+        "target",
+        "polled_at",
+    ),
+}
+
 # The columns of every schema version this collector reads, table by table.
 _COLUMNS: dict[int, dict[str, tuple[str, ...]]] = {
     1: {"teams": ("team", "first_seen", "first_deploy")},
@@ -83,6 +148,7 @@ _COLUMNS: dict[int, dict[str, tuple[str, ...]]] = {
         "migrations": ("version", "from_version", "applied_at", "collector_version"),
     },
 }
+_COLUMNS[4] = {**_COLUMNS[3], **_V4_TABLES}
 
 # SQLite's min() returns NULL if either side is NULL; coalesce keeps the known one. The
 # WHERE leaves a row (and its updated_at) alone unless one of its times really moves earlier
@@ -122,6 +188,19 @@ class TeamTimes:
     # The object that set each time, "SOURCE:OBJECT" (see the teams table); None: unknown.
     first_seen_by: str | None = None
     first_deploy_by: str | None = None
+
+
+class DayRow(NamedTuple):
+    """One UTC day's figures, as the day's last good poll left them (the days table)."""
+
+    day: str  # YYYY-MM-DD
+    active: int
+    adopted: int
+    mandated: int  # active mandated teams
+    ratio: float | None
+    voluntary_ratio: float | None
+    target: float | None
+    polled_at: float  # the poll that set these figures
 
 
 class Evidence(NamedTuple):
@@ -204,6 +283,24 @@ class StateStore:
             self._db.close()
             raise self._sqlite_error(exc) from None
         self._pending: dict[str, TeamTimes] = {}
+        try:
+            self._load_deploys()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise self._sqlite_error(exc) from None
+        self._days: dict[str, DayRow] = {}
+        self._pending_days: dict[str, DayRow] = {}
+        try:
+            for row in self._db.execute("SELECT * FROM days ORDER BY day"):
+                self._days[row[0]] = DayRow(*row)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise self._sqlite_error(exc) from None
+        # Deploy bookkeeping not yet written: (cluster, uid) -> generation, None to delete;
+        # cluster -> baseline; the totals (scope, name, path) to write as they are in memory.
+        self._pending_generations: dict[tuple[str, str], int | None] = {}
+        self._pending_baselines: dict[str, float] = {}
+        self._pending_totals: set[tuple[str, str, WorkloadPath]] = set()
 
     # --- opening -----------------------------------------------------------------
 
@@ -321,6 +418,7 @@ class StateStore:
             with _transaction(db):
                 db.execute(_TEAMS)
                 db.execute(_MIGRATIONS)
+                _create_v4_tables(db)
                 db.execute(
                     "INSERT INTO migrations VALUES (?, NULL, ?, ?)",
                     (SCHEMA_VERSION, self._clock(), __version__),
@@ -425,6 +523,118 @@ class StateStore:
             self._pending.clear()
         return dict(self._history)
 
+    # --- daily history ---------------------------------------------------------------
+
+    def days(self) -> list[DayRow]:
+        """Every day recorded, oldest first."""
+        return sorted(self._days.values())
+
+    def record_day(self, row: DayRow) -> None:
+        """Keep `row` as its day's figures. Written only when they differ from what the day
+        has (a steady state writes nothing); a later poll of the same day replaces its row.
+        On failure the row stays pending, is retried on the next call, and StateError is
+        raised."""
+        old = self._days.get(row.day)
+        if old is None or old[1:7] != row[1:7]:
+            self._days[row.day] = row
+            self._pending_days[row.day] = row
+        if not self._pending_days:
+            return
+        try:
+            with _transaction(self._db):
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO days VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    sorted(self._pending_days.values()),
+                )
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot write state file {self.path}: {exc}") from None
+        self._pending_days.clear()
+
+    # --- deploys ------------------------------------------------------------------------
+
+    def _load_deploys(self) -> None:
+        self._generations: dict[str, dict[str, int]] = {}
+        for cluster, uid, generation in self._db.execute(
+            "SELECT cluster, uid, generation FROM generations"
+        ):
+            self._generations.setdefault(cluster, {})[uid] = generation
+        self._baselines: dict[str, float] = dict(
+            self._db.execute("SELECT cluster, started FROM baselines").fetchall()
+        )
+        self._totals: dict[tuple[str, str, WorkloadPath], int] = {
+            (scope, name, WorkloadPath(path)): total
+            for scope, name, path, total in self._db.execute(
+                "SELECT scope, name, path, total FROM deploys"
+            )
+            if path in WorkloadPath.__members__.values()
+        }
+
+    def known(self, cluster: str) -> Known:
+        """The generations the cluster's last good poll left, for the next poll to count
+        against. The mapping is the store's own: read it, never change it; it changes only
+        through `advance()`, which the next poll of the same cluster follows."""
+        return Known(self._baselines.get(cluster), self._generations.get(cluster, {}))
+
+    def advance(self, delta: Delta) -> None:
+        """Take a good poll's generations and cluster deploy counts, in memory at once (the
+        next poll of the cluster counts from them); written by the next `record_deploys()`."""
+        cluster = delta.cluster
+        generations = self._generations.setdefault(cluster, {})
+        pending = self._pending_generations
+        for uid, generation in delta.changed.items():
+            generations[uid] = generation
+            pending[cluster, uid] = generation
+        for uid in delta.gone:
+            generations.pop(uid, None)
+            pending[cluster, uid] = None
+        if delta.baseline is not None:
+            self._baselines[cluster] = delta.baseline
+            self._pending_baselines[cluster] = delta.baseline
+        self._add_totals("cluster", ((cluster, path, n) for path, n in delta.path.items()))
+
+    def _add_totals(self, scope: str, counts: Iterable[tuple[str, WorkloadPath, int]]) -> None:
+        for name, path, n in counts:
+            if n:
+                key = (scope, name, path)
+                self._totals[key] = self._totals.get(key, 0) + n
+                self._pending_totals.add(key)
+
+    def record_deploys(self, team: Mapping[tuple[str, WorkloadPath], int]) -> None:
+        """Add deploys by (team label, path), then write everything `advance()` took since
+        the last write, in one transaction. Nothing to write, nothing written. On failure
+        it all stays pending, is retried on the next call, and StateError is raised."""
+        self._add_totals("team", ((name, path, n) for (name, path), n in team.items()))
+        if not (self._pending_generations or self._pending_baselines or self._pending_totals):
+            return
+        generations = self._pending_generations
+        upserts = [(c, u, g) for (c, u), g in generations.items() if g is not None]
+        deletes = [(c, u) for (c, u), g in generations.items() if g is None]
+        totals = [(*key[:2], key[2].value, self._totals[key]) for key in self._pending_totals]
+        try:
+            with _transaction(self._db):
+                self._db.executemany(
+                    "INSERT INTO generations VALUES (?, ?, ?) ON CONFLICT (cluster, uid) "
+                    "DO UPDATE SET generation = excluded.generation",
+                    upserts,
+                )
+                self._db.executemany(
+                    "DELETE FROM generations WHERE cluster = ? AND uid = ?", deletes
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO baselines VALUES (?, ?)",
+                    self._pending_baselines.items(),
+                )
+                self._db.executemany("INSERT OR REPLACE INTO deploys VALUES (?, ?, ?, ?)", totals)
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot write state file {self.path}: {exc}") from None
+        generations.clear()
+        self._pending_baselines.clear()
+        self._pending_totals.clear()
+
+    def deploys(self, scope: str) -> dict[tuple[str, WorkloadPath], int]:
+        """Deploys counted so far by (name, path); `scope` is "team" or "cluster"."""
+        return {(name, path): n for (s, name, path), n in self._totals.items() if s == scope}
+
     def close(self) -> None:
         self._db.close()
 
@@ -440,10 +650,17 @@ def _upgrade_2_to_3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE teams ADD COLUMN first_deploy_by TEXT")
 
 
-# Step n brings a file from version n to n + 1, inside the upgrade's one transaction.
+def _create_v4_tables(db: sqlite3.Connection) -> None:
+    for table in (_GENERATIONS, _BASELINES, _DEPLOYS, _DAYS):
+        db.execute(table)
+
+
+# Step n brings a file from version n to n + 1, inside the upgrade's one transaction. From
+# version 3, no generation is known: each cluster's next poll is its baseline.
 _UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _upgrade_1_to_2,
     2: _upgrade_2_to_3,
+    3: _create_v4_tables,
 }
 
 

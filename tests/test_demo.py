@@ -128,6 +128,7 @@ def test_demo_workdir_keeps_a_config_a_user_can_start_from(
         "adoption-state.db",
         "backstage-token",
         "config.yaml",
+        "developer-survey.csv",
         "github-token",
         "prod-eu.kubeconfig",
         "prod-us.kubeconfig",

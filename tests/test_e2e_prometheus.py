@@ -155,6 +155,7 @@ def check_rules(url: str, port: int, sim: KubeSimulator) -> None:
         *[("recording", name, "ok", "") for name in ORG_TEAM_FIGURES.values()],
         ("alerting", "PlatformAdoptionBelowTarget", "ok", ""),
         ("alerting", "PlatformAdoptionBehindCurve", "ok", ""),
+        ("alerting", "PlatformTimeToFirstValueSlow", "ok", ""),
         ("alerting", "AdoptionCollectorDown", "ok", ""),
         ("alerting", "AdoptionCollectorDataStale", "ok", ""),
         ("alerting", "AdoptionCollectorAbsent", "ok", ""),
@@ -261,7 +262,24 @@ EMPTY_WITHOUT_GITHUB = [
 EMPTY_WHEN_HEALTHY = [
     ("collector-health.json", "Kinds refused by RBAC", "A"),
 ]
-EMPTY = sorted(EMPTY_WITHOUT_GITHUB + EMPTY_WHEN_HEALTHY)
+# And the one that needs a team whose first golden deploy lies inside the dashboard's range:
+# seed_small's payments deployed months before this test's range.
+EMPTY_WITHOUT_ADOPTION_IN_RANGE = [
+    ("platform-adoption.json", "Deploys per team-week before and after adopting", "A"),
+    ("platform-adoption.json", "Deploys per team-week before and after adopting", "B"),
+]
+# And the predictors this collector cannot know: it has no survey, and no team onboarded in
+# the last 90 days.
+EMPTY_UNKNOWN_PREDICTORS = [
+    ("platform-adoption.json", "Developer NPS", "A"),
+    ("platform-adoption.json", "Time to first value", "A"),
+]
+EMPTY = sorted(
+    EMPTY_WITHOUT_GITHUB
+    + EMPTY_WHEN_HEALTHY
+    + EMPTY_WITHOUT_ADOPTION_IN_RANGE
+    + EMPTY_UNKNOWN_PREDICTORS
+)
 
 
 def check_dashboard_queries(url: str) -> None:

@@ -339,6 +339,7 @@ def test_summary(tmp_path: Path) -> None:
         "platform_age_months": 6,
         "workloads": {"golden": 3, "shadow": 5},
         "polled_at": "2026-09-15T00:00:00Z",
+        "predictors": None,  # a snapshot of adoption.compute alone: not evaluated
     }
 
 

@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -15,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collector import __version__, adoption, exporter, rules
 from collector.model import GitHubObservation, RateLimit, SourceStatus
+from collector.model import Path as WorkloadPath
 from collector.state import TeamTimes
 from tests.records import GOLDEN, ns, parse_samples, repo, settings, ts, wl
 from tests.test_adoption import compute
@@ -89,6 +91,18 @@ adoption_deploy_tool_workloads{tool="other"} 0.0
 adoption_deploy_tool_workloads{tool="pulumi"} 0.0
 adoption_deploy_tool_workloads{tool="terraform"} 0.0
 adoption_deploy_tool_workloads{tool="unknown"} 2.0
+# HELP adoption_team_deploys_total Deploys (spec changes: metadata.generation rising, or a new workload) of the team's workloads since the collector first polled their cluster, by the workload's path then.
+# TYPE adoption_team_deploys_total counter
+adoption_team_deploys_total{path="golden",team="billing"} 0.0
+adoption_team_deploys_total{path="shadow",team="billing"} 0.0
+adoption_team_deploys_total{path="golden",team="gone"} 0.0
+adoption_team_deploys_total{path="shadow",team="gone"} 1.0
+adoption_team_deploys_total{path="golden",team="payments"} 3.0
+adoption_team_deploys_total{path="shadow",team="payments"} 0.0
+# HELP adoption_deploys_total Deploys of tracked workloads, owned or not, since the collector first polled the cluster, by the workload's path then.
+# TYPE adoption_deploys_total counter
+adoption_deploys_total{kube_cluster="c1",path="golden"} 3.0
+adoption_deploys_total{kube_cluster="c1",path="shadow"} 1.0
 # HELP adoption_platform_launch_timestamp_seconds When the platform went live (platform.launch_date, midnight UTC).
 # TYPE adoption_platform_launch_timestamp_seconds gauge
 adoption_platform_launch_timestamp_seconds 1.7723232e+09
@@ -158,6 +172,13 @@ def scenario() -> bytes:
             "kubernetes", "prod-us", up=False, last_success=None, poll_duration=30.0, errors_total=1
         ),
     ]
+    # Deploy totals as the state store keeps them: "gone" deployed once and has no workload
+    # left; every active team and polled cluster shows both paths, from 0.
+    snap = replace(
+        snap,
+        team_deploys={("payments", WorkloadPath.GOLDEN): 3, ("gone", WorkloadPath.SHADOW): 1},
+        cluster_deploys={("c1", WorkloadPath.GOLDEN): 3, ("c1", WorkloadPath.SHADOW): 1},
+    )
     return exporter.render(snap, statuses)
 
 

@@ -19,6 +19,8 @@ NOW = 1789466400.0  # 2026-09-15T10:00:00Z
 # Checked by hand against seed_small: payments has api (golden), worker and the CronJob
 # (shadow; its Job is not counted); billing is mandated and shadow; search has only a
 # namespace (onboarded 2026-06-01, not active); misc/agent is unowned; kube-system is excluded.
+# Predictors: no product manager and no baseline configured; voluntary adoption 100% is on the
+# curve (50% at month 6); no team onboarded in the 90 days before 2026-09-15, no survey.
 EXPECTED = """\
 # HELP adoption_team_workloads Tracked workloads of an active team, by path (golden or shadow).
 # TYPE adoption_team_workloads gauge
@@ -87,12 +89,27 @@ adoption_deploy_tool_workloads{tool="other"} 0.0
 adoption_deploy_tool_workloads{tool="pulumi"} 0.0
 adoption_deploy_tool_workloads{tool="terraform"} 1.0
 adoption_deploy_tool_workloads{tool="unknown"} 2.0
+# HELP adoption_team_deploys_total Deploys (spec changes: metadata.generation rising, or a new workload) of the team's workloads since the collector first polled their cluster, by the workload's path then.
+# TYPE adoption_team_deploys_total counter
+adoption_team_deploys_total{path="golden",team="billing"} 0.0
+adoption_team_deploys_total{path="shadow",team="billing"} 0.0
+adoption_team_deploys_total{path="golden",team="payments"} 0.0
+adoption_team_deploys_total{path="shadow",team="payments"} 0.0
+# HELP adoption_deploys_total Deploys of tracked workloads, owned or not, since the collector first polled the cluster, by the workload's path then.
+# TYPE adoption_deploys_total counter
+adoption_deploys_total{kube_cluster="prod-eu",path="golden"} 0.0
+adoption_deploys_total{kube_cluster="prod-eu",path="shadow"} 0.0
 # HELP adoption_platform_launch_timestamp_seconds When the platform went live (platform.launch_date, midnight UTC).
 # TYPE adoption_platform_launch_timestamp_seconds gauge
 adoption_platform_launch_timestamp_seconds 1.7723232e+09
 # HELP adoption_target_ratio Adoption the platform should have reached at its current age (platform.adoption_targets).
 # TYPE adoption_target_ratio gauge
 adoption_target_ratio 0.5
+# HELP adoption_predictor_met 1 if the predictor of platform success is met, 0 if not; no sample when it cannot be known (product_manager, baseline, nps, voluntary_adoption, time_to_first_value).
+# TYPE adoption_predictor_met gauge
+adoption_predictor_met{predictor="product_manager"} 0.0
+adoption_predictor_met{predictor="baseline"} 0.0
+adoption_predictor_met{predictor="voluntary_adoption"} 1.0
 # HELP adoption_collector_up 1 if the last poll of the source succeeded.
 # TYPE adoption_collector_up gauge
 adoption_collector_up{kube_cluster="prod-eu",source="kubernetes"} 1.0

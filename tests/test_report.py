@@ -295,7 +295,17 @@ def test_report_of_the_demo_polled_here_or_read_from_the_collector(
     teams = json.loads(get(f"{url}/api/v1/teams")[1])["teams"]
     active = [t["team"] for t in teams if t["active"]]
     assert f"\nActive teams ({len(active)}):\n" in local[1]
-    table = local[1].split("\n\n")[1].splitlines()[2:]
+    blocks = local[1].split("\n\n")
+    # The demo has a product manager, a baseline and a survey: its predictors are all known.
+    assert blocks[1].splitlines()[:4] == [
+        "Five predictors (5 of 5 met):",
+        "  met      Product manager: Dana Reyes.",
+        "  met      Pre-platform baseline: 1.5 deploys per team-week, lead time 9 days, measured "
+        + blocks[1].split("measured ")[1].split(".")[0]
+        + ".",
+        "  met      Developer NPS above 20: NPS 30 from 30 answers.",
+    ]
+    table = blocks[2].splitlines()[2:]
     assert [line.split()[0] for line in table] == sorted(active)
     shadow = sum(t["workload_counts"]["shadow"] for t in teams if t["active"])
     assert f"\nMigrate first ({shadow} shadow workloads of active teams):\n" in local[1]

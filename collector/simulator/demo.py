@@ -63,6 +63,19 @@ def _secret_file(path: Path, token: str) -> str:
     return str(path)
 
 
+# Ten answers a cycle: 5 promoters (9-10), 3 passives (7-8), 2 detractors (0-6).
+_SCORES = (9, 10, 8, 7, 9, 3, 10, 6, 9, 8)
+
+
+def _survey(now: dt.datetime) -> str:
+    """A developer survey: an answer every three days for 120 days, newest first."""
+    lines = ["date,score"]
+    for i in range(40):
+        day = (now - dt.timedelta(days=3 * i)).date()
+        lines.append(f"{day.isoformat()},{_SCORES[i % len(_SCORES)]}")
+    return "\n".join(lines) + "\n"
+
+
 def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
     """Serve the synthetic organisation on loopback and run the collector against it.
 
@@ -102,6 +115,21 @@ def run_demo(listen: str, once: bool, workdir: str | None = None) -> int:
         for section, token in (("github", github_sim.token), ("backstage", backstage_sim.token)):
             raw[section]["token_file"] = _secret_file(Path(tmp) / f"{section}-token", token)
             del raw[section]["token_env"]
+        # The five predictors: a product manager, a baseline measured before the launch, and
+        # a developer survey (an NPS of 30 over the last 90 days).
+        survey = Path(tmp) / "developer-survey.csv"
+        survey.write_text(_survey(now), encoding="utf-8")
+        launch = (now - DEMO_PLATFORM_AGE).date()
+        raw["platform"] = {
+            **raw["platform"],
+            "product_manager": "Dana Reyes",
+            "baseline": {
+                "deploys_per_team_week": 1.5,
+                "lead_time_days": 9,
+                "measured_on": (launch - dt.timedelta(days=30)).isoformat(),
+            },
+            "nps": str(survey),
+        }
         settings = config.parse(raw, "demo")
         config_path = Path(tmp) / "config.yaml"
         config_path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")

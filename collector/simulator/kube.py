@@ -159,6 +159,9 @@ class KubeSimulator(Loopback):
         self._expired_through = 0  # continue tokens issued at or below this rv are expired
         self._nonce = secrets.token_hex(4)  # tokens from another simulator are unknown here
         self._raw_count = 0
+        # (resource, namespace, name) -> objects of that name deleted so far: the next one
+        # created under it is a new object, with a new uid, as on a real server.
+        self._deleted: dict[tuple[str, str, str], int] = {}
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -253,9 +256,35 @@ class KubeSimulator(Loopback):
     def _add(self, resource: Resource, namespace: str | None, name: str, **fields: Any) -> JsonDict:
         with self._lock:
             self._rv += 1
-            obj = res.build_object(resource, namespace, name, resource_version=self._rv, **fields)
+            incarnation = self._deleted.get((resource.name, namespace or "", name), 0)
+            obj = res.build_object(
+                resource,
+                namespace,
+                name,
+                resource_version=self._rv,
+                incarnation=incarnation,
+                **fields,
+            )
             self._store(resource.name, (namespace or "", name), obj)
         return obj
+
+    def change_spec(self, kind: str, namespace: str | None, name: str, times: int = 1) -> JsonDict:
+        """Change a stored object's spec `times` times, as `kubectl apply` of a new image
+        would: each change raises metadata.generation by one, as the real server does (a
+        change of metadata or status alone leaves it). Returns the object."""
+        resource = res.resource_for(kind)
+        with self._lock:
+            table = self._tables[resource.name]
+            entry = table.entries[(namespace or "", name)]
+            obj = entry.obj
+            metadata = obj["metadata"]
+            for _ in range(times):
+                self._rv += 1
+                metadata["generation"] = int(metadata.get("generation", 0)) + 1
+                res.new_image(obj, f"1.0.{metadata['generation']}")
+            metadata["resourceVersion"] = str(self._rv)
+            table.entries[(namespace or "", name)] = _Entry(obj, entry.labels)
+        return dict(obj)
 
     def put_raw(self, resource: str, obj: object) -> None:
         """Store `obj` exactly as given, however malformed, to be served as a list item.
@@ -280,10 +309,13 @@ class KubeSimulator(Loopback):
         table.entries[key] = _Entry(obj, _labels_of(obj))
 
     def delete(self, kind_or_resource: str, namespace: str | None, name: str) -> bool:
-        table = self._tables[res.resource_for(kind_or_resource).name]
+        table_name = res.resource_for(kind_or_resource).name
+        table = self._tables[table_name]
         with self._lock:
             if table.entries.pop((namespace or "", name), None) is None:
                 return False
+            key = (table_name, namespace or "", name)
+            self._deleted[key] = self._deleted.get(key, 0) + 1
             self._rv += 1
             table.sorted_keys = None
             return True

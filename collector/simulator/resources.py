@@ -123,9 +123,11 @@ def owner_reference(owner: Mapping[str, Any], *, controller: bool = True) -> Jso
     }
 
 
-def object_uid(resource: str, namespace: str, name: str) -> str:
-    # Deterministic, so repeated runs of a scenario produce byte-identical lists.
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sim://{resource}/{namespace}/{name}"))
+def object_uid(resource: str, namespace: str, name: str, incarnation: int = 0) -> str:
+    # Deterministic, so repeated runs of a scenario produce byte-identical lists; an object
+    # deleted and created again under its name is another object, with another uid.
+    again = f"#{incarnation}" if incarnation else ""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sim://{resource}/{namespace}/{name}{again}"))
 
 
 def _pod_template(name: str, restart_policy: str | None = None) -> JsonDict:
@@ -176,6 +178,15 @@ def _spec_status(kind: str, name: str) -> tuple[JsonDict, JsonDict]:
     raise KeyError(kind)
 
 
+def new_image(obj: JsonDict, tag: str) -> None:
+    """Point the first container of a workload's pod template at image tag `tag`."""
+    spec = obj.get("spec") or {}
+    template = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template")
+    if template:
+        container = template["spec"]["containers"][0]
+        container["image"] = container["image"].rpartition(":")[0] + ":" + tag
+
+
 def build_object(
     resource: Resource,
     namespace: str | None,
@@ -187,11 +198,12 @@ def build_object(
     created: dt.datetime | str | None = None,
     managed_fields: Sequence[Mapping[str, Any]] | None = None,
     owner_references: Sequence[Mapping[str, Any]] | None = None,
+    incarnation: int = 0,
 ) -> JsonDict:
     metadata: JsonDict = {"name": name}
     if resource.namespaced:
         metadata["namespace"] = namespace or "default"
-    metadata["uid"] = object_uid(resource.name, namespace or "", name)
+    metadata["uid"] = object_uid(resource.name, namespace or "", name, incarnation)
     metadata["resourceVersion"] = str(resource_version)
     metadata["generation"] = 1
     metadata["creationTimestamp"] = rfc3339(created)

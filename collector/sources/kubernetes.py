@@ -146,6 +146,8 @@ class _NamespaceMeta(msgspec.Struct, frozen=True, gc=False):
 class _WorkloadMeta(msgspec.Struct, frozen=True, gc=False):
     name: str | None = None
     namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
     creationTimestamp: dt.datetime | None = None
     labels: dict[str, str] | None = None
     # Each source decodes a subclass whose `annotations` is a struct of just the keys its
@@ -325,6 +327,11 @@ class _Parser:
                     return sys.intern(kind) if isinstance(kind, str) else None
         return None
 
+    @staticmethod
+    def generation(value: object) -> int | None:
+        # bool is an int to Python, not to the API; and msgspec's typed path takes no bool.
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
     def namespace(self, _kind: str, item: object) -> Namespace | None:
         meta = item.get("metadata") if isinstance(item, dict) else None
         name = meta.get("name") if isinstance(meta, dict) else None
@@ -352,6 +359,8 @@ class _Parser:
             annotations=self.annotations(meta.get("annotations")),
             managers=self.managers(meta.get("managedFields")),
             controller_kind=self.controller_kind(meta.get("ownerReferences")),
+            generation=self.generation(meta.get("generation")),
+            uid=uid if isinstance(uid := meta.get("uid"), str) and uid else None,
         )
 
     # --- decoded structs: every value already has the type the API gives it ----------
@@ -393,6 +402,8 @@ class _Parser:
             annotations,
             managers,
             controller_kind,
+            meta.generation,
+            meta.uid or None,
         )
 
     @staticmethod

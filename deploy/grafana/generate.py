@@ -261,6 +261,40 @@ def dashboard(uid: str, title: str, description: str, time_from: str, **kw: Any)
     }
 
 
+def _predictor(title: str, name: str, description: str) -> Panel:
+    """One predictor of platform success: met, not met, or unknown (no sample)."""
+    return stat(
+        title,
+        description,
+        f'adoption_predictor_met{{{J}, predictor="{name}"}}',
+        w=4,
+        steps=((None, "red"), (1, "green")),
+        mappings=[
+            {
+                "type": "value",
+                "options": {
+                    "0": {"text": "not met", "color": "red", "index": 0},
+                    "1": {"text": "met", "color": "green", "index": 1},
+                },
+            }
+        ],
+        no_value="unknown",
+        options={"graphMode": "none"},
+    )
+
+
+def _per_week_around_adoption(before: str) -> str:
+    """A team's deploys per week, averaged over the range at daily steps, counting the steps
+    where `time() {before} first golden deploy` ("<=": before adopting, ">": after); only
+    teams whose first golden deploy lies inside the range."""
+    first = f'adoption_team_first_deploy_timestamp_seconds{{{J}, team=~"$team"}}'
+    weekly = f'sum by (team) (increase(adoption_team_deploys_total{{{J}, team=~"$team"}}[1w]))'
+    return (
+        f"avg_over_time(({weekly} and on (team) (time() {before} {first}))[$__range:1d])"
+        f" and on (team) ({first} > time() - $__range_s)"
+    )
+
+
 def platform_adoption() -> dict[str, Any]:
     ttfd = TTFD_ORG
     percent: dict[str, Any] = {"unit": "percentunit", "options": {"graphMode": "none"}}
@@ -319,6 +353,54 @@ def platform_adoption() -> dict[str, Any]:
                 f"quantile(0.5, {ttfd})",
                 unit="dtdurations",
                 steps=((None, "green"), (THIRTY_DAYS, "red")),
+            ),
+        ],
+        [
+            stat(
+                "Five predictors met",
+                "How many of the five predictors of platform success are met: a product "
+                "manager, a pre-platform baseline, developer NPS above 20, voluntary adoption "
+                "of at least 50% at 12 months (the adoption curve before), time to first value "
+                "under 30 days. One that cannot be known yet counts as not met.",
+                f"count(adoption_predictor_met{{{J}}} == 1) or vector(0)",
+                w=4,
+                steps=((None, "red"), (3, "orange"), (5, "green")),
+                options={"graphMode": "none"},
+            ),
+            _predictor(
+                "Product manager",
+                "product_manager",
+                "The platform has a product manager (platform.product_manager).",
+            ),
+            _predictor(
+                "Pre-platform baseline",
+                "baseline",
+                "Deploy frequency (and lead time) were measured before the launch "
+                "(platform.baseline, measured on or before platform.launch_date).",
+            ),
+            stat(
+                "Developer NPS",
+                "Developer NPS over platform.nps_window from the survey file platform.nps "
+                "(promoters 9-10 minus detractors 0-6); the predictor is met above 20. Empty "
+                "without a survey answer in the window.",
+                f"adoption_developer_nps{{{J}}}",
+                w=4,
+                steps=((None, "red"), (0, "orange"), (20.000001, "green")),
+                options={"graphMode": "none"},
+                no_value="no answers",
+            ),
+            _predictor(
+                "Voluntary adoption on track",
+                "voluntary_adoption",
+                "Voluntary adoption of at least 50% once the platform is 12 months old; before, "
+                "at least the adoption curve's target for its age.",
+            ),
+            _predictor(
+                "Time to first value",
+                "time_to_first_value",
+                "The median time to first golden deploy of the teams onboarded in the last 90 "
+                "days is under 30 days (teams still waiting count as waiting). Unknown while "
+                "it depends on teams still waiting, or when no team onboarded in 90 days.",
             ),
         ],
         [
@@ -419,6 +501,53 @@ def platform_adoption() -> dict[str, Any]:
                     "First golden deploy": "dateTimeAsIso",
                 },
                 sort_by="Time to first deploy",
+            ),
+        ],
+        [
+            timeseries(
+                "Deploys per week, golden vs shadow",
+                "Deploys (spec changes and new workloads) of the selected clusters' tracked "
+                "workloads over the week before each point, by the workload's path when "
+                "deployed.",
+                [
+                    target(
+                        f"sum by (path) (increase(adoption_deploys_total{{{CLUSTER}}}[1w]))",
+                        "{{path}}",
+                    )
+                ],
+                custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 40},
+                w=8,
+            ),
+            timeseries(
+                "Deploys per week by team, golden vs shadow",
+                "Each selected team's deploys over the week before each point, by path.",
+                [
+                    target(
+                        "sum by (team, path) (increase(adoption_team_deploys_total"
+                        f'{{{J}, team=~"$team"}}[1w]))',
+                        "{{team}} {{path}}",
+                    )
+                ],
+                w=8,
+            ),
+            table(
+                "Deploys per team-week before and after adopting",
+                "Teams whose first golden deploy lies inside the time range: their average "
+                "deploys per week before it and after it (golden and shadow together). Does "
+                "adopting the platform make a team ship more often?",
+                [
+                    target(_per_week_around_adoption("<="), table=True),
+                    target(_per_week_around_adoption(">"), table=True),
+                ],
+                rename={
+                    "team": "Team",
+                    "Value #A": "Deploys/week before",
+                    "Value #B": "Deploys/week after",
+                },
+                units={"Deploys/week before": "short", "Deploys/week after": "short"},
+                sort_by="Team",
+                desc=False,
+                w=8,
             ),
         ],
         [

@@ -30,6 +30,7 @@ RUNBOOK_URL = "https://github.com/adoption-collector/adoption-collector/blob/mai
 ALERTS = {
     "PlatformAdoptionBelowTarget",
     "PlatformAdoptionBehindCurve",
+    "PlatformTimeToFirstValueSlow",
     "AdoptionCollectorDown",
     "AdoptionCollectorDataStale",
     "AdoptionCollectorAbsent",
@@ -88,6 +89,7 @@ def test_org_wide_figures_are_recorded_before_the_alerts_read_them() -> None:
         *RECORDS,
         "PlatformAdoptionBelowTarget",
         "PlatformAdoptionBehindCurve",
+        "PlatformTimeToFirstValueSlow",
     ]
     assert all("record" not in rule for group in groups[1:] for rule in group["rules"])
 
@@ -101,7 +103,7 @@ def test_promtool_checks_the_rule_file() -> None:
     result = promtool("check", "rules", RULES)
     assert (result.returncode, result.stdout) == (
         0,
-        f"Checking {RULES}\n  SUCCESS: 15 rules found\n\n",
+        f"Checking {RULES}\n  SUCCESS: 16 rules found\n\n",
     ), result.stderr
 
 
@@ -120,6 +122,7 @@ def test_unit_tests_found() -> None:
         "behind-curve.test.yaml",
         "collector.test.yaml",
         "org.test.yaml",
+        "time-to-first-value.test.yaml",
     ]
 
 
@@ -163,6 +166,7 @@ def test_every_alert_has_severity_summary_and_description() -> None:
     assert {name: rule["labels"] for name, rule in rules.items()} == {
         "PlatformAdoptionBelowTarget": {"severity": "warning"},
         "PlatformAdoptionBehindCurve": {"severity": "info"},
+        "PlatformTimeToFirstValueSlow": {"severity": "warning"},
         "AdoptionCollectorDown": {"severity": "warning"},
         "AdoptionCollectorDataStale": {"severity": "warning"},
         "AdoptionCollectorAbsent": {"severity": "warning"},
@@ -183,6 +187,7 @@ def test_every_alert_has_severity_summary_and_description() -> None:
     assert with_for == {
         "PlatformAdoptionBelowTarget": "1d",
         "PlatformAdoptionBehindCurve": "7d",
+        "PlatformTimeToFirstValueSlow": "1d",
         "AdoptionCollectorDown": "30m",
         "AdoptionCollectorDataStale": None,  # its condition is a duration already
         "AdoptionCollectorAbsent": "30m",
@@ -255,6 +260,12 @@ CUSTOM = {
             "severity": "critical",
         },
         "behindCurve": {"for": "14d", "severity": "warning"},
+        "timeToFirstValueSlow": {
+            "thresholdDays": 45,
+            "windowDays": 180,
+            "for": "3d",
+            "severity": "info",
+        },
         "collectorDown": {"for": "1h", "staleIntervals": 5, "severity": "critical"},
         "githubRateLimitLow": {"threshold": 0.2, "for": "5m", "severity": "info"},
         "listForbidden": {"for": "2h", "severity": "critical"},
@@ -286,6 +297,18 @@ def test_values_reach_the_rules() -> None:
     assert rules["PlatformAdoptionBehindCurve"]["expr"] == (
         "adoption:voluntary_ratio:org < on () max(adoption_target_ratio)\nunless on ()\n" + STALE_5
     )
+    assert rules["PlatformTimeToFirstValueSlow"]["expr"] == (
+        "quantile(0.5,\n"
+        "  (\n"
+        "    adoption:team_time_to_first_deploy_seconds:org\n"
+        "    or\n"
+        "    time() - adoption:team_onboarded_timestamp_seconds:org\n"
+        "  )\n"
+        "  and\n"
+        "  time() - adoption:team_onboarded_timestamp_seconds:org < 180 * 86400\n"
+        ") > 45 * 86400\n"
+        "unless on ()\n" + STALE_5
+    )
     assert rules["AdoptionCollectorDataStale"]["expr"] == (
         "time() - adoption_collector_last_success_timestamp_seconds\n"
         "  > 5 * adoption_collector_poll_interval_seconds"
@@ -298,6 +321,7 @@ def test_values_reach_the_rules() -> None:
     assert {name: (r.get("for"), r["labels"]["severity"]) for name, r in rules.items()} == {
         "PlatformAdoptionBelowTarget": ("2d", "critical"),
         "PlatformAdoptionBehindCurve": ("14d", "warning"),
+        "PlatformTimeToFirstValueSlow": ("3d", "info"),
         "AdoptionCollectorDown": ("1h", "critical"),
         "AdoptionCollectorDataStale": (None, "critical"),
         "AdoptionCollectorAbsent": ("1h", "critical"),
@@ -387,20 +411,25 @@ def test_rules_switch_alerts_off_and_override_for_and_severity() -> None:
             "rules": {
                 "PlatformAdoptionBelowTarget": {"enabled": False},
                 "PlatformAdoptionBehindCurve": {"enabled": False},
+                "PlatformTimeToFirstValueSlow": {"enabled": False},
                 "AdoptionCollectorDataStale": {"for": "10m", "severity": "critical"},
                 "AdoptionCollectorAbsent": {"severity": "info"},
             },
         },
     }
     spec = render_rule(values)["spec"]
-    # Both adoption alerts off: their group keeps only the org-wide recording rules.
+    # Every adoption alert off: their group keeps only the org-wide recording rules.
     assert [g["name"] for g in spec["groups"]] == [
         "adoption-collector.adoption",
         "adoption-collector.collector",
     ]
     assert [r.get("alert") for r in spec["groups"][0]["rules"]] == [None] * 7
     rules = rules_by_alert(spec)
-    assert set(rules) == ALERTS - {"PlatformAdoptionBelowTarget", "PlatformAdoptionBehindCurve"}
+    assert set(rules) == ALERTS - {
+        "PlatformAdoptionBelowTarget",
+        "PlatformAdoptionBehindCurve",
+        "PlatformTimeToFirstValueSlow",
+    }
     stale, absent, down = (
         rules["AdoptionCollectorDataStale"],
         rules["AdoptionCollectorAbsent"],
@@ -432,5 +461,5 @@ def test_additional_rules_join_in_their_own_group(tmp_path: Path) -> None:
     result = promtool("check", "rules", rule_file)
     assert (result.returncode, result.stdout) == (
         0,
-        f"Checking {rule_file}\n  SUCCESS: 16 rules found\n\n",
+        f"Checking {rule_file}\n  SUCCESS: 17 rules found\n\n",
     ), result.stderr

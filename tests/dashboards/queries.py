@@ -18,6 +18,7 @@ SUBSTITUTES = {
     "team": ".*",
     "__rate_interval": "1m",
     "__range": "1h",
+    "__range_s": "3600",
     "__interval": "30s",
 }
 VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")

@@ -174,6 +174,12 @@ def test_panels_of_platform_adoption() -> None:
         "Golden workloads",
         "Platform age",
         "Median time to first deploy",
+        "Five predictors met",
+        "Product manager",
+        "Pre-platform baseline",
+        "Developer NPS",
+        "Voluntary adoption on track",
+        "Time to first value",
         "Voluntary adoption against the target curve",
         "Adopted vs active teams",
         "Golden vs shadow workloads by cluster",
@@ -181,6 +187,9 @@ def test_panels_of_platform_adoption() -> None:
         "Unowned repositories",
         "Time to first deploy across teams",
         "Time to first deploy by team",
+        "Deploys per week, golden vs shadow",
+        "Deploys per week by team, golden vs shadow",
+        "Deploys per team-week before and after adopting",
         "Shadow workloads by team",
         "Deploy tool mix",
         "Golden path usage",
@@ -196,6 +205,18 @@ def test_panels_of_platform_adoption() -> None:
     assert "adoption:voluntary_ratio:org" in exprs
     assert "max(adoption_target_ratio)" in exprs
     assert not {e for e in exprs if re.search(r"adoption_(voluntary_)?ratio\b", e)}
+    assert (
+        'sum by (path) (increase(adoption_deploys_total{job="$job", kube_cluster=~"$cluster"}[1w]))'
+        in exprs
+    )
+    # Before adopting: the days a team's first golden deploy was still ahead; only teams
+    # whose first golden deploy lies inside the range.
+    first = 'adoption_team_first_deploy_timestamp_seconds{job="$job", team=~"$team"}'
+    weekly = 'sum by (team) (increase(adoption_team_deploys_total{job="$job", team=~"$team"}[1w]))'
+    assert (
+        f"avg_over_time(({weekly} and on (team) (time() <= {first}))[$__range:1d])"
+        f" and on (team) ({first} > time() - $__range_s)"
+    ) in exprs
     assert (
         'sum by (kube_cluster, path) (adoption_workloads{job="$job", kube_cluster=~"$cluster"})'
         in exprs
@@ -239,13 +260,13 @@ def test_every_query_parses(tmp_path: Path) -> None:
         for panel in dashboard["panels"]
         for target in panel["targets"]
     }
-    assert len(exprs) == 48
+    assert len(exprs) == 58
     for expr in exprs.values():
         assert "$" not in expr, expr
     result = promtool_check(tmp_path, exprs)
     assert (result.returncode, result.stdout.splitlines()[-2:]) == (
         0,
-        ["  SUCCESS: 48 rules found", ""],
+        ["  SUCCESS: 58 rules found", ""],
     ), result.stderr
 
 
@@ -315,9 +336,14 @@ def test_queries_name_only_exported_metrics(exported: dict[str, set[str]]) -> No
         "adoption_collector_skipped_objects",
         "adoption_collector_up",
         "adoption_deploy_tool_workloads",
+        "adoption_deploys_total",
+        "adoption_developer_nps",
         "adoption_golden_path_workloads",
         "adoption_platform_launch_timestamp_seconds",
+        "adoption_predictor_met",
         "adoption_target_ratio",
+        "adoption_team_deploys_total",
+        "adoption_team_first_deploy_timestamp_seconds",
         "adoption_team_mandated",
         "adoption_team_repos",
         "adoption_team_workloads",
@@ -388,3 +414,77 @@ def test_chart_wraps_each_dashboard_in_a_labelled_configmap() -> None:
         assert doc["metadata"]["labels"]["grafana.example.com/dashboard"] == "adoption"
         assert "grafana_dashboard" not in doc["metadata"]["labels"]
         assert doc["metadata"]["annotations"] == {"grafana_folder": "Platform"}
+
+
+def test_deploys_before_and_after_adopting_evaluated_by_promtool(tmp_path: Path) -> None:
+    """The before/after panel's two queries on known series, in Prometheus' own engine: a
+    team deploying once a day until its first golden deploy on day 20, then three times a
+    day; one that adopted before the range (day 2), one that never adopted."""
+    (panel,) = [
+        p
+        for p in dashboards()["platform-adoption.json"]["panels"]
+        if p["title"] == "Deploys per team-week before and after adopting"
+    ]
+    # The range: the 30 days before day 40, averaged at daily steps (days 11 to 40).
+    before, after = (
+        substitute(t["expr"], __range="30d", __range_s=str(30 * 86400)) for t in panel["targets"]
+    )
+    job = 'job="adoption-collector"'
+    first = "adoption_team_first_deploy_timestamp_seconds"
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1d",
+        "tests": [
+            {
+                "interval": "1d",
+                "input_series": [
+                    {
+                        "series": f'adoption_team_deploys_total{{{job}, team="t"}}',
+                        "values": "100+1x20 123+3x19",
+                    },
+                    {
+                        "series": f'{first}{{{job}, team="t"}}',
+                        "values": f"{20 * 86400}x40",
+                    },
+                    {
+                        "series": f'adoption_team_deploys_total{{{job}, team="early"}}',
+                        "values": "0+5x40",
+                    },
+                    {
+                        "series": f'{first}{{{job}, team="early"}}',
+                        "values": f"{2 * 86400}x40",
+                    },
+                    {
+                        "series": f'adoption_team_deploys_total{{{job}, team="never"}}',
+                        "values": "0+2x40",
+                    },
+                ],
+                "promql_expr_test": [
+                    # Days 11 to 20, each week wholly before: 7 a week.
+                    {
+                        "expr": before,
+                        "eval_time": "40d",
+                        "exp_samples": [{"labels": '{team="t"}', "value": 7}],
+                    },
+                    # Days 21 to 40: the first six weeks straddle the adoption (9, 11, ... 19
+                    # deploys; Prometheus 2's ranges include their start), then 21 a week:
+                    # (84 + 14 * 21) / 20.
+                    {
+                        "expr": after,
+                        "eval_time": "40d",
+                        "exp_samples": [{"labels": '{team="t"}', "value": 18.9}],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "before-after.test.yaml"
+    path.write_text(yaml.safe_dump(test))
+    binary = shutil.which("promtool")
+    assert binary, "promtool is missing: `make tools` installs Debian's prometheus"
+    result = subprocess.run(
+        [binary, "test", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout.split()[-1]) == (0, "SUCCESS"), (
+        result.stdout + result.stderr
+    )

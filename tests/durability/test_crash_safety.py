@@ -38,7 +38,7 @@ from collector.pipeline import Pipeline
 from collector.simulator.kube import KubeSimulator
 from collector.state import SCHEMA_VERSION, StateStore, TeamTimes
 from tests.cluster import GOLDEN_LABELS, TOKEN
-from tests.durability.schema import V3_COLUMNS
+from tests.durability.schema import V3_COLUMNS, V4_COLUMNS
 from tests.durability.v1 import Row, read_rows, write_v1
 from tests.durability.v2 import read_rows as read_v2_rows
 from tests.durability.v2 import write_v2
@@ -357,10 +357,10 @@ def version_and_shape(path: Path, rows: list[Row], old: int = 1) -> int:
             assert teams == [(*row, None) for row in rows]
             assert migrations(db) == [(2, None)]
         else:
-            assert version == SCHEMA_VERSION == 3
-            assert tables == {"teams": V3_TEAMS, "migrations": MIGRATIONS}
+            assert version == SCHEMA_VERSION == 4
+            assert tables == V4_COLUMNS
             assert teams == [(*row, None, None, None) for row in rows]
-            assert migrations(db) == ([(3, 1)] if old == 1 else [(2, None), (3, 2)])
+            assert migrations(db) == ([(4, 1)] if old == 1 else [(2, None), (4, 2)])
         return version
     finally:
         db.close()

@@ -207,13 +207,13 @@ def test_a_newer_schema_always_fails(
     path = tmp_path / "state" / "state.db"
     real_state(path)
     db = sqlite3.connect(path)
-    db.execute("PRAGMA user_version = 4")
+    db.execute("PRAGMA user_version = 5")
     db.close()
     before = files(path.parent)
     assert main(["once", "--config", str(config_path)]) == 2
     assert capsys.readouterr() == (
         "",
-        f"error: state file {path} has schema version 4, newer than the version 3 this "
+        f"error: state file {path} has schema version 5, newer than the version 4 this "
         "collector reads: this collector is older than the file; upgrade the collector. "
         "The file is left as it is, whatever state.on_unreadable says\n",
     )

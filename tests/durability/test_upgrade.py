@@ -1,4 +1,4 @@
-"""Schema version 3 and the upgrades from version 1 (what release 0.1.0 wrote) and 2."""
+"""Schema version 4 and the upgrades from version 1 (what release 0.1.0 wrote), 2 and 3."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import sqlite3
 from pathlib import Path
 
 from collector import __version__
+from collector.deploys import NEVER_POLLED
 from collector.state import SCHEMA_VERSION, Evidence, StateStore, TeamTimes
-from tests.durability.schema import V3_COLUMNS
+from tests.durability.schema import V3_COLUMNS, V4_COLUMNS
 from tests.durability.v1 import read_rows, write_v1
 from tests.durability.v2 import Row as V2Row
 from tests.durability.v2 import read_rows as read_v2_rows
 from tests.durability.v2 import write_v2
+from tests.durability.v3 import Row as V3Row
+from tests.durability.v3 import write_v3
 
 T_UPGRADE = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 V1_ROWS = [
@@ -39,13 +42,13 @@ def query(path: Path, sql: str) -> list[tuple[object, ...]]:
 def test_a_new_file_is_created_at_the_current_version(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     StateStore(path, clock=lambda: T_UPGRADE).close()
-    assert SCHEMA_VERSION == 3
-    assert query(path, "PRAGMA user_version") == [(3,)]
+    assert SCHEMA_VERSION == 4
+    assert query(path, "PRAGMA user_version") == [(4,)]
     assert query(path, "PRAGMA application_id") == [(0x41444F50,)]
     assert query(path, "PRAGMA journal_mode") == [("wal",)]
-    assert columns(path) == V3_COLUMNS
-    # from_version NULL: created at version 3, not upgraded to it.
-    assert query(path, "SELECT * FROM migrations") == [(3, None, T_UPGRADE, __version__)]
+    assert columns(path) == V4_COLUMNS
+    # from_version NULL: created at version 4, not upgraded to it.
+    assert query(path, "SELECT * FROM migrations") == [(4, None, T_UPGRADE, __version__)]
     # Built under a temporary name and linked into place: nothing else is left.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
 
@@ -55,7 +58,7 @@ def test_a_v1_file_upgrades_with_every_time_intact(tmp_path: Path) -> None:
     write_v1(path, V1_ROWS)
 
     store = StateStore(path, clock=lambda: T_UPGRADE)
-    assert store.schema_version == 3
+    assert store.schema_version == 4
     assert store.history == {
         "billing": TeamTimes(1_769_904_000.0, None),
         "payments": TeamTimes(1_773_100_800.0, 1_775_001_600.0),
@@ -63,9 +66,9 @@ def test_a_v1_file_upgrades_with_every_time_intact(tmp_path: Path) -> None:
     }
     store.close()
 
-    assert columns(path) == V3_COLUMNS
-    # Straight to version 3, in one transaction: one row.
-    assert query(path, "SELECT * FROM migrations") == [(3, 1, T_UPGRADE, __version__)]
+    assert columns(path) == V4_COLUMNS
+    # Straight to version 4, in one transaction: one row.
+    assert query(path, "SELECT * FROM migrations") == [(4, 1, T_UPGRADE, __version__)]
     # When these times last moved is unknown: they predate the column.
     assert query(path, "SELECT team, updated_at FROM teams ORDER BY team") == [
         ("billing", None),
@@ -87,7 +90,7 @@ def test_the_upgrade_runs_once(tmp_path: Path) -> None:
     reopened = StateStore(path, clock=lambda: T_UPGRADE + 60)
     assert reopened.history["payments"] == TeamTimes(1_773_100_800.0, 1_775_001_600.0)
     reopened.close()
-    assert query(path, "SELECT * FROM migrations") == [(3, 1, T_UPGRADE, __version__)]
+    assert query(path, "SELECT * FROM migrations") == [(4, 1, T_UPGRADE, __version__)]
     assert len(list(tmp_path.glob("state.db.schema-v1-*"))) == 1
 
 
@@ -129,12 +132,12 @@ V2_ROWS: list[V2Row] = [
 ]
 
 
-def test_a_v2_file_upgrades_to_v3_with_every_time_intact(tmp_path: Path) -> None:
+def test_a_v2_file_upgrades_to_v4_with_every_time_intact(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     write_v2(path, V2_ROWS, T_CREATED)
 
     store = StateStore(path, clock=lambda: T_UPGRADE)
-    assert store.schema_version == 3
+    assert store.schema_version == 4
     # The objects behind the times were not kept before version 3: unknown, not made up.
     assert store.history == {
         "billing": TeamTimes(1_769_904_000.0, None, None, None),
@@ -143,10 +146,10 @@ def test_a_v2_file_upgrades_to_v3_with_every_time_intact(tmp_path: Path) -> None
     }
     store.close()
 
-    assert columns(path) == V3_COLUMNS
+    assert columns(path) == V4_COLUMNS
     assert query(path, "SELECT * FROM migrations ORDER BY version") == [
         (2, None, T_CREATED, "0.1.0"),
-        (3, 2, T_UPGRADE, __version__),
+        (4, 2, T_UPGRADE, __version__),
     ]
     assert query(path, "SELECT * FROM teams ORDER BY team") == [
         (*row, None, None) for row in V2_ROWS
@@ -164,7 +167,7 @@ def test_a_v2_file_upgrades_once(tmp_path: Path) -> None:
     StateStore(path, clock=lambda: T_UPGRADE + 60).close()
     assert query(path, "SELECT version, from_version FROM migrations ORDER BY version") == [
         (2, None),
-        (3, 2),
+        (4, 2),
     ]
     assert len(list(tmp_path.glob("state.db.schema-v2-*"))) == 1
 
@@ -187,3 +190,33 @@ def test_an_upgraded_v2_file_records_times_with_their_objects(tmp_path: Path) ->
         # later evidence: not a change, and its object is not taken for the known time
         ("search", None, 1_780_272_000.0, 1_780_272_100.0, None, None),
     ]
+
+
+# --- from version 3, the version before deploys and the daily history ------------------
+
+V3_ROWS: list[V3Row] = [
+    ("payments", 1_773_100_800.0, 1_775_001_600.0, 1_776_000_000.0, "namespace:c/pay", None),
+]
+
+
+def test_a_v3_file_upgrades_to_v4_and_its_clusters_start_from_a_baseline(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    write_v3(path, V3_ROWS, T_CREATED)
+    store = StateStore(path, clock=lambda: T_UPGRADE)
+    assert store.schema_version == 4
+    assert store.history == {
+        "payments": TeamTimes(1_773_100_800.0, 1_775_001_600.0, "namespace:c/pay", None)
+    }
+    # No generation was kept before: the next poll of every cluster counts nothing.
+    assert store.known("prod-eu") == NEVER_POLLED
+    assert store.deploys("team") == store.deploys("cluster") == {}
+    store.close()
+    assert columns(path) == V4_COLUMNS
+    assert query(path, "SELECT * FROM teams") == V3_ROWS
+    assert query(path, "SELECT version, from_version FROM migrations ORDER BY version") == [
+        (3, None),
+        (4, 3),
+    ]
+    assert columns(tmp_path / "state.db.schema-v3-20260528T202640Z") == V3_COLUMNS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector.adoption import Snapshot
-from collector.model import RepoPath
+from collector.model import Path, RepoPath
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -40,6 +40,15 @@ def expected_samples(s: Snapshot) -> Samples:
             put("adoption_golden_path_workloads", n, golden_path=name)
         for tool, n in s.tools.items():
             put("adoption_deploy_tool_workloads", n, tool=tool.value)
+        # Deploy counters: both paths of every active team and polled cluster, from 0.
+        for team in {t.team for t in s.teams} | {team for team, _ in s.team_deploys}:
+            for path in Path:
+                n = s.team_deploys.get((team, path), 0)
+                put("adoption_team_deploys_total", n, team=team, path=path.value)
+        for cluster in {c for c, _ in s.workloads} | {c for c, _ in s.cluster_deploys}:
+            for path in Path:
+                n = s.cluster_deploys.get((cluster, path), 0)
+                put("adoption_deploys_total", n, kube_cluster=cluster, path=path.value)
     for h in s.history:
         put("adoption_team_onboarded_timestamp_seconds", h.onboarded, team=h.team)
         put("adoption_team_first_deploy_timestamp_seconds", h.first_deploy, team=h.team)
@@ -56,6 +65,14 @@ def expected_samples(s: Snapshot) -> Samples:
                     path=repo_path.value,
                 )
         put("adoption_unowned_repos", s.unowned_repos or 0)
+    if s.predictors is not None:
+        for name, met in s.predictors.met.items():
+            put("adoption_predictor_met", None if met is None else int(met), predictor=name)
+        if s.predictors.nps_responses is not None:
+            put("adoption_developer_nps", s.predictors.nps)
+            put("adoption_developer_nps_responses", s.predictors.nps_responses)
+            put("adoption_developer_nps_skipped_answers", s.predictors.nps_skipped or 0)
+        put("adoption_baseline_deploys_per_team_week", s.predictors.baseline_deploys_per_team_week)
     put("adoption_collector_dropped_teams", s.dropped_teams)
     return out
 

@@ -15,6 +15,7 @@ import pytest
 
 from collector import adoption, config, exporter, rules
 from collector.model import ClusterObservation, Namespace, Workload
+from collector.model import Path as WorkloadPath
 from collector.pipeline import Pipeline
 from collector.simulator.kube import KubeSimulator
 from collector.state import StateStore, TeamTimes
@@ -140,7 +141,8 @@ def sim() -> Iterator[KubeSimulator]:
 
 # Checked by hand: seed_small's payments, billing and search take the three labels on the
 # first poll; the 50 flood teams come later and fold into _other (25 of them golden).
-# Every team counts in the figures: 52 active, 26 adopted; billing is mandated.
+# Every team counts in the figures: 52 active, 26 adopted; billing is mandated. The flood's
+# workloads are new since the first poll: 50 deploys, all _other's.
 EXPECTED_AFTER_FLOOD = """\
 adoption_team_workloads{path="golden",team="_other"} 25.0
 adoption_team_workloads{path="shadow",team="_other"} 25.0
@@ -169,6 +171,12 @@ adoption_active_teams 52.0
 adoption_adopted_teams 26.0
 adoption_ratio 0.5
 adoption_voluntary_ratio 0.5098039215686274
+adoption_team_deploys_total{path="golden",team="_other"} 25.0
+adoption_team_deploys_total{path="shadow",team="_other"} 25.0
+adoption_team_deploys_total{path="golden",team="billing"} 0.0
+adoption_team_deploys_total{path="shadow",team="billing"} 0.0
+adoption_team_deploys_total{path="golden",team="payments"} 0.0
+adoption_team_deploys_total{path="shadow",team="payments"} 0.0
 adoption_collector_dropped_teams 50.0
 """
 
@@ -195,7 +203,7 @@ def test_a_flood_over_loopback_folds_and_stays_folded(tmp_path: Path, sim: KubeS
         for i in range(50):
             labels = {"team": f"f-{i:02d}", **(GOLDEN_LABELS if i % 2 == 0 else {})}
             sim.add_workload(
-                "Deployment", "flood", f"w{i}", labels=labels, created="2026-08-01T00:00:00Z"
+                "Deployment", "flood", f"w{i}", labels=labels, created="2026-09-15T11:00:00Z"
             )
         assert pipeline.poll_kubernetes() is True
         after = pipeline.exposition.latest
@@ -203,5 +211,9 @@ def test_a_flood_over_loopback_folds_and_stays_folded(tmp_path: Path, sim: KubeS
         assert pipeline.poll_kubernetes() is True
         assert pipeline.exposition.latest == after
         assert sorted(pipeline.state.load()) == ["billing", "payments", "search"]
+        assert pipeline.state.deploys("team") == {
+            ("_other", WorkloadPath.GOLDEN): 25,
+            ("_other", WorkloadPath.SHADOW): 25,
+        }
     finally:
         pipeline.close()

@@ -174,8 +174,23 @@ def test_summary_teams_and_one_team(base: str) -> None:
         "platform_age_months",
         "workloads",
         "polled_at",
+        "predictors",
     ]
     assert (summary["active_teams"], summary["adopted_teams"]) == (2, 1)
+    # No product manager, baseline or survey configured; seed_small's voluntary adoption is
+    # 100% (50% needed from month 6 on); its teams all onboarded over 90 days ago.
+    assert summary["predictors"] == {
+        "product_manager": {"met": False, "name": None},
+        "baseline": {
+            "met": False,
+            "deploys_per_team_week": None,
+            "lead_time_days": None,
+            "measured_on": None,
+        },
+        "nps": {"met": None, "nps": None, "responses": None},
+        "voluntary_adoption": {"met": True, "voluntary_ratio": 1.0, "required_ratio": 0.5},
+        "time_to_first_value": {"met": None, "median_seconds": None, "teams": 0},
+    }
     assert summary["workloads"] == {"golden": 1, "shadow": 4}
     teams = get(f"{base}/api/v1/teams")[2]["teams"]
     assert [t["team"] for t in teams] == ["billing", "payments", "search"]

@@ -132,6 +132,7 @@ def test_basic_auth_guards_everything_but_the_probes(pki: PKI, tmp_path: Path) -
             "/api/v1/summary",
             "/api/v1/teams/payments",
             "/api/v1/workloads?team=payments",
+            "/api/v1/history",
             "/nope",
         ):
             assert request(server, context, path) == unauthorized

@@ -15,7 +15,7 @@ import pytest
 from collector import config
 from collector.model import FieldManager, Namespace, Workload
 from collector.simulator.kube import METADATA_ACCEPT, KubeSimulator
-from collector.simulator.resources import managed_field, owner_reference
+from collector.simulator.resources import managed_field, object_uid, owner_reference
 from collector.sources.kubernetes import KubernetesSource, PollError
 from tests.conftest import CANARY
 
@@ -107,10 +107,42 @@ def test_records_of_a_small_cluster(kube_sim: KubeSimulator, make_source: MakeSo
                 FieldManager("helm", T0 + DAY, owns_spec=True),
                 FieldManager("kube-controller-manager", T0 + 2 * DAY, owns_spec=False),
             ),
+            generation=1,
+            uid=object_uid("deployments", "pay", "api"),
         ),
-        Workload("StatefulSet", "pay", "db", T0 + 3 * DAY + 0.5, {}, {}, ()),
-        Workload("DaemonSet", "misc", "agent", T0 + 4 * DAY, {}, {}, ()),
-        Workload("CronJob", "pay", "nightly", T0 + 5 * DAY, {}, {}, ()),
+        Workload(
+            "StatefulSet",
+            "pay",
+            "db",
+            T0 + 3 * DAY + 0.5,
+            {},
+            {},
+            (),
+            generation=1,
+            uid=object_uid("statefulsets", "pay", "db"),
+        ),
+        Workload(
+            "DaemonSet",
+            "misc",
+            "agent",
+            T0 + 4 * DAY,
+            {},
+            {},
+            (),
+            generation=1,
+            uid=object_uid("daemonsets", "misc", "agent"),
+        ),
+        Workload(
+            "CronJob",
+            "pay",
+            "nightly",
+            T0 + 5 * DAY,
+            {},
+            {},
+            (),
+            generation=1,
+            uid=object_uid("cronjobs", "pay", "nightly"),
+        ),
         Workload(
             "Job",
             "pay",
@@ -120,6 +152,8 @@ def test_records_of_a_small_cluster(kube_sim: KubeSimulator, make_source: MakeSo
             {},
             (FieldManager("kube-controller-manager", T0 + 6 * DAY, owns_spec=True),),
             controller_kind="CronJob",
+            generation=1,
+            uid=object_uid("jobs", "pay", "nightly-1"),
         ),
     )
     assert observation.objects == {
