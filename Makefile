@@ -85,12 +85,13 @@ ENGINE ?= podman
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE ?= adoption-collector:$(VERSION)
 BASE_IMAGE ?= python:3.12-slim
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # More flags for the engine's build, e.g. --pull=never, or a proxy's CA for the build's pip:
 # -v /etc/ssl/certs:/etc/ssl/certs:ro (podman).
 BUILD_FLAGS ?=
 image:
 	$(ENGINE) build -f deploy/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) \
-		--build-arg VERSION=$(VERSION) $(BUILD_FLAGS) -t $(IMAGE) .
+		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) $(BUILD_FLAGS) -t $(IMAGE) .
 
 # The image test builds the image on a Debian base made here (no registry needed) and runs it
 # with podman as the chart does; podman and mmdebstrap are Debian's packages.

@@ -327,10 +327,9 @@ def test_predictor_config_mistakes_name_their_key_path() -> None:
     assert raised.value.problems == [
         "platform.product_manager: must not be empty",
         "platform.baseline.deploys_per_team_week: must be greater than or equal to 0",
-        "platform.baseline.lead_time_days: must be a valid number, unable to parse string as a "
-        "number",
+        "platform.baseline.lead_time_days: must be a number, not 'x'",
         "platform.baseline.measured_on: required key is missing",
         "platform.baseline.extra: unknown key",
         "platform.nps: must not be empty",
-        "platform.nps_window: must be a duration such as 30s, 5m, 1h or 1d",
+        "platform.nps_window: must be a duration such as 30s, 5m, 1h or 1d, not 'soon'",
     ]

@@ -62,13 +62,22 @@ def test_oci_labels(engine: Podman, image: str) -> None:
         engine.run("image", "inspect", "--format", "{{json .Labels}}", image).stdout
     )
     oci = {k: v for k, v in labels.items() if k.startswith("org.opencontainers.image.")}
+    revision = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert oci == {
         "org.opencontainers.image.title": PROJECT["name"],
         "org.opencontainers.image.description": PROJECT["description"],
         "org.opencontainers.image.source": "https://github.com/adoption-collector/adoption-collector",
         "org.opencontainers.image.version": PROJECT["version"],
         "org.opencontainers.image.licenses": PROJECT["license"],
+        "org.opencontainers.image.revision": revision,
     }
+    # adoption_collector_build_info's revision label reads this.
+    env = json.loads(
+        engine.run("image", "inspect", "--format", "{{json .Config.Env}}", image).stdout
+    )
+    assert f"ADOPTION_COLLECTOR_REVISION={revision}" in env
 
 
 def test_version(engine: Podman, image: str) -> None:
