@@ -180,22 +180,14 @@ class Pipeline:
                 complete=not observation.forbidden,
             )
         except Exception as exc:
-            if isinstance(exc, PollError):
-                log.error("poll of kubernetes cluster %s failed: %s", name, exc)
-            else:  # a bug of ours; the service must keep serving what it knows
-                log.exception("poll of kubernetes cluster %s failed unexpectedly", name)
-            failed = SourceStatus(
-                source=KUBERNETES,
-                kube_cluster=name,
-                up=False,
-                last_success=None,
-                poll_duration=self.clock() - started,
-                errors_total=0,
-                complete=False,
-                interval=self.settings.kubernetes.interval,
-            )
-            with self._lock:
-                self._statuses[name] = _carry_over(previous, failed)
+            self._failed(
+                f"kubernetes cluster {name}", exc, name, previous,
+                SourceStatus(
+                    source=KUBERNETES, kube_cluster=name, up=False, last_success=None,
+                    poll_duration=self.clock() - started, errors_total=0, complete=False,
+                    interval=self.settings.kubernetes.interval,
+                ),
+            )  # fmt: skip
             return False
         finished = self.clock()
         log.info(
@@ -261,24 +253,14 @@ class Pipeline:
             observation = source.poll()
             repos, links = self._catalogs(observation, self._catalog)
         except Exception as exc:
-            if isinstance(exc, PollError):
-                log.error("poll of github failed: %s", exc)
-            else:  # a bug of ours; the service must keep serving what it knows
-                log.exception("poll of github failed unexpectedly")
-            failed = SourceStatus(
-                source=GITHUB,
-                kube_cluster="",
-                up=False,
-                last_success=None,
-                poll_duration=self.clock() - started,
-                errors_total=0,
-                parse_errors_total=0,
-                complete=False,
-                rate_limits=source.rate_limits,
-                interval=interval,
-            )
-            with self._lock:
-                self._statuses[GITHUB] = _carry_over(previous, failed)
+            self._failed(
+                GITHUB, exc, GITHUB, previous,
+                SourceStatus(
+                    source=GITHUB, kube_cluster="", up=False, last_success=None,
+                    poll_duration=self.clock() - started, errors_total=0, parse_errors_total=0,
+                    complete=False, rate_limits=source.rate_limits, interval=interval,
+                ),
+            )  # fmt: skip
             self.publish()
             return False
         finished = self.clock()
@@ -351,22 +333,14 @@ class Pipeline:
             if not held:
                 repos, links = self._catalogs(self._scan, observation)
         except Exception as exc:
-            if isinstance(exc, PollError):
-                log.error("poll of backstage failed: %s", exc)
-            else:  # a bug of ours; the service must keep serving what it knows
-                log.exception("poll of backstage failed unexpectedly")
-            failed = SourceStatus(
-                source=BACKSTAGE,
-                kube_cluster="",
-                up=False,
-                last_success=None,
-                poll_duration=self.clock() - started,
-                errors_total=0,
-                complete=False,
-                interval=interval,
-            )
-            with self._lock:
-                self._statuses[BACKSTAGE] = _carry_over(previous, failed)
+            self._failed(
+                BACKSTAGE, exc, BACKSTAGE, previous,
+                SourceStatus(
+                    source=BACKSTAGE, kube_cluster="", up=False, last_success=None,
+                    poll_duration=self.clock() - started, errors_total=0, complete=False,
+                    interval=interval,
+                ),
+            )  # fmt: skip
             self.publish()
             return False
         finished = self.clock()
@@ -529,6 +503,20 @@ class Pipeline:
             cluster_deploys=self.state.deploys("cluster"),
         )
 
+    def _failed(
+        self,
+        what: str,
+        exc: Exception,
+        key: str,
+        previous: SourceStatus | None,
+        failed: SourceStatus,
+    ) -> None:
+        """A poll of `what` failed with `exc`: logged once, and its status (`key`) becomes
+        `failed` with the last good poll's figures carried over; nothing else moves."""
+        _log_failure(what, exc)
+        with self._lock:
+            self._statuses[key] = _carry_over(previous, failed)
+
     def close(self) -> None:
         """Close the sources and the state store; the pipeline owns both once built."""
         for source in self.sources.values():
@@ -538,6 +526,13 @@ class Pipeline:
         if self.backstage is not None:
             self.backstage.close()
         self.state.close()
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    if isinstance(exc, PollError):
+        log.error("poll of %s failed: %s", what, exc)
+    else:  # a bug of ours; the service must keep serving what it knows
+        log.exception("poll of %s failed unexpectedly", what)
 
 
 def _carry_over(previous: SourceStatus | None, failed: SourceStatus) -> SourceStatus:
