@@ -85,11 +85,15 @@ def test_final_stage_copies_only_the_venv() -> None:
 
 def test_version_label_defaults_to_the_package_version() -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert FINAL.all("ARG") == [f"VERSION={version}"]
+    assert FINAL.all("ARG") == [f"VERSION={version}", "REVISION=unknown"]
+
+
+def test_the_revision_reaches_build_info() -> None:
+    assert FINAL.all("ENV")[0] == "ADOPTION_COLLECTOR_REVISION=${REVISION}"
 
 
 def test_read_only_root_filesystem_settings() -> None:
-    (env,) = FINAL.all("ENV")
+    env = FINAL.all("ENV")[1]
     assert "PYTHONDONTWRITEBYTECODE=1" in env.split()
     assert env.split()[0].startswith("PATH=/opt/venv/bin:")
 
