@@ -4,11 +4,9 @@ and it evaluates the alert rules (deploy/prometheus/adoption-collector.rules.yam
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +15,8 @@ from collector import __version__
 from collector.simulator.kube import KubeSimulator
 from tests.cluster import TOKEN, seed_small, write_config
 from tests.dashboards.queries import dashboards, queries, substitute
-from tests.test_service import free_port, get, wait_for
+from tests.prometheus import query, scraped, scraping
+from tests.test_service import free_port, get
 
 RULES = (
     Path(__file__).resolve().parents[1] / "deploy" / "prometheus" / "adoption-collector.rules.yaml"
@@ -37,13 +36,6 @@ ORG_TEAM_FIGURES = {
     "adoption_team_time_to_first_deploy_seconds": "adoption:team_time_to_first_deploy_seconds:org",
 }  # Prometheus' lastEvaluation before the first evaluation
 T = TypeVar("T")
-
-
-def query(prometheus: str, promql: str) -> list[dict[str, object]]:
-    status, body = get(f"{prometheus}/api/v1/query?query={urllib.parse.quote(promql)}")
-    assert status == 200, body
-    result: list[dict[str, object]] = json.loads(body)["data"]["result"]
-    return result
 
 
 def api(prometheus: str, path: str) -> Any:
@@ -69,11 +61,9 @@ def evaluated(groups: list[dict[str, Any]]) -> bool:
 
 
 def test_prometheus_scrapes_the_collector(tmp_path: Path) -> None:
-    binary = shutil.which("prometheus")
-    assert binary, "the prometheus server is missing: `make test` installs Debian's prometheus"
     with KubeSimulator(token=TOKEN) as sim:
         seed_small(sim)
-        port, prom_port = free_port(), free_port()
+        port = free_port()
         # Polls every second, so the data goes stale (3 poll intervals) within the test.
         # With adoption_workload_info, so the dashboard's shadow-workload table has rows.
         config_path = write_config(
@@ -83,59 +73,42 @@ def test_prometheus_scrapes_the_collector(tmp_path: Path) -> None:
             server={"listen": f"127.0.0.1:{port}"},
             exporter={"workload_info": True},
         )
-        (tmp_path / "prometheus.yml").write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            f"rule_files: ['{RULES}']\n"
-            "scrape_configs:\n"
-            "  - job_name: adoption\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
-        )
         collector = subprocess.Popen(
             [sys.executable, "-m", "collector", "run", "--config", str(config_path)],
             stderr=subprocess.DEVNULL,
         )
-        prometheus = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={tmp_path / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{prom_port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
         try:
-            url = f"http://127.0.0.1:{prom_port}"
-            wait_for(f"{url}/-/ready", 200, deadline=30)
-            end = time.monotonic() + 30
-            while time.monotonic() < end and not query(url, "adoption_voluntary_ratio"):
-                time.sleep(0.2)
-            (ratio,) = query(url, "adoption_voluntary_ratio")
-            assert ratio["metric"] == {
-                "__name__": "adoption_voluntary_ratio",
-                "instance": f"127.0.0.1:{port}",
-                "job": "adoption",
-            }
-            assert ratio["value"][1] == "1"  # type: ignore[index]
-            (up,) = query(url, 'up{job="adoption"}')
-            assert up["value"][1] == "1"  # type: ignore[index]
-            teams = query(url, "sum by (team) (adoption_team_workloads)")
-            assert sorted((t["metric"]["team"], t["value"][1]) for t in teams) == [  # type: ignore[index]
-                ("billing", "1"),
-                ("payments", "3"),
-            ]
-            # The runtime metrics come after the poll's in the same gzipped answer.
-            (info,) = query(url, "adoption_collector_build_info")
-            assert info["metric"]["version"] == __version__  # type: ignore[index]
-            assert query(url, 'process_cpu_seconds_total{job="adoption"}')
-            assert query(url, 'python_info{job="adoption"}')
-            check_dashboard_queries(url)
-            check_rules(url, port, sim)
+            with scraping(tmp_path, f"127.0.0.1:{port}", RULES) as url:
+                check_scraped(url, port, sim)
         finally:
-            prometheus.terminate()
             collector.terminate()
-            prometheus.wait(20)
             collector.wait(20)
+
+
+def check_scraped(url: str, port: int, sim: KubeSimulator) -> None:
+    """What Prometheus scraped: the figures, the runtime metrics, the dashboards' queries
+    and the rules evaluated on them."""
+    (ratio,) = scraped(url, "adoption_voluntary_ratio", deadline=30)
+    assert ratio["metric"] == {
+        "__name__": "adoption_voluntary_ratio",
+        "instance": f"127.0.0.1:{port}",
+        "job": "adoption",
+    }
+    assert ratio["value"][1] == "1"  # type: ignore[index]
+    (up,) = query(url, 'up{job="adoption"}')
+    assert up["value"][1] == "1"  # type: ignore[index]
+    teams = query(url, "sum by (team) (adoption_team_workloads)")
+    assert sorted((t["metric"]["team"], t["value"][1]) for t in teams) == [  # type: ignore[index]
+        ("billing", "1"),
+        ("payments", "3"),
+    ]
+    # The runtime metrics come after the poll's in the same gzipped answer.
+    (info,) = query(url, "adoption_collector_build_info")
+    assert info["metric"]["version"] == __version__  # type: ignore[index]
+    assert query(url, 'process_cpu_seconds_total{job="adoption"}')
+    assert query(url, 'python_info{job="adoption"}')
+    check_dashboard_queries(url)
+    check_rules(url, port, sim)
 
 
 def check_rules(url: str, port: int, sim: KubeSimulator) -> None:

@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +22,8 @@ import yaml
 from collector.simulator.kube import KubeSimulator
 from tests.cluster import TOKEN, seed_small, write_config
 from tests.image.engine import LOCKED_DOWN, ROOT, Podman, build, podman
-from tests.test_e2e_prometheus import query
-from tests.test_service import free_port, wait_for
+from tests.prometheus import query, scraped, scraping
+from tests.test_service import free_port
 
 pytestmark = pytest.mark.image
 
@@ -184,9 +183,7 @@ def test_prometheus_scrapes_run_in_the_container(
 
     Host networking: the container polls the simulated API server on the host's loopback and
     Prometheus scrapes the container there."""
-    binary = shutil.which("prometheus")
-    assert binary, "the prometheus server is missing: `make test` installs Debian's prometheus"
-    port, prom_port = free_port(), free_port()
+    port = free_port()
     config_dir = tmp_path / "config"
     config_dir.mkdir()
     write_config(config_dir, {"prod-eu": simulated_cluster}, "1s")
@@ -206,40 +203,18 @@ def test_prometheus_scrapes_run_in_the_container(
         "-v", f"{config_dir}:{CONFIG_DIR}:ro", "-v", f"{state}:{STATE_DIR}",
         image,
     )  # fmt: skip
-    (tmp_path / "prometheus.yml").write_text(
-        "global: {scrape_interval: 1s}\n"
-        "scrape_configs:\n"
-        "  - job_name: adoption\n"
-        f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
-    )
-    prometheus = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        url = f"http://127.0.0.1:{prom_port}"
-        wait_for(f"{url}/-/ready", 200, deadline=30)
-        end = time.monotonic() + 60
-        while time.monotonic() < end and not query(url, "adoption_voluntary_ratio"):
-            time.sleep(0.5)
-        (ratio,) = query(url, "adoption_voluntary_ratio")
-        assert ratio["metric"] == {
-            "__name__": "adoption_voluntary_ratio",
-            "instance": f"127.0.0.1:{port}",
-            "job": "adoption",
-        }
-        assert ratio["value"][1] == "1"  # type: ignore[index]
-        (info,) = query(url, "adoption_collector_build_info")
-        assert info["metric"]["version"] == PROJECT["version"]  # type: ignore[index]
+        with scraping(tmp_path, f"127.0.0.1:{port}") as url:
+            (ratio,) = scraped(url, "adoption_voluntary_ratio", deadline=60)
+            assert ratio["metric"] == {
+                "__name__": "adoption_voluntary_ratio",
+                "instance": f"127.0.0.1:{port}",
+                "job": "adoption",
+            }
+            assert ratio["value"][1] == "1"  # type: ignore[index]
+            (info,) = query(url, "adoption_collector_build_info")
+            assert info["metric"]["version"] == PROJECT["version"]  # type: ignore[index]
     finally:
-        prometheus.terminate()
-        prometheus.wait(20)
         logs = engine.run("logs", name, check=False).stderr
         engine.run("stop", "--time", "20", name, check=False)
     # Nothing changed in the container's own filesystem but what podman itself changes in any
