@@ -253,6 +253,25 @@ class GitHubApp(_Section):
     private_key_file: str = Field(min_length=1)
 
 
+def _variable_name(value: str | None, example: str) -> str | None:
+    """A token pasted where a variable's name belongs is refused, and never echoed (nor is
+    it: problems never quote the value); GitHub's token prefixes are refused outright."""
+    if value is not None and (
+        not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)
+        or re.match(r"gh[opusr]_|github_pat_", value)
+    ):
+        raise ValueError(
+            f"must be the NAME of an environment variable, such as {example}, not the token itself"
+        )
+    return value
+
+
+def _http_url(value: str, example: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"must be an http(s) URL such as {example}")
+    return value.rstrip("/")
+
+
 class GitHub(_Section):
     org: str = Field(min_length=1)
     base_url: str = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
@@ -269,24 +288,12 @@ class GitHub(_Section):
     @field_validator("token_env")
     @classmethod
     def _variable_name(cls, value: str | None) -> str | None:
-        # A token pasted here instead of a variable's name must be refused, and never
-        # echoed (nor is it: problems never quote the value).
-        if value is not None and (
-            not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)
-            or re.match(r"gh[opusr]_|github_pat_", value)
-        ):
-            raise ValueError(
-                "must be the NAME of an environment variable, such as GITHUB_TOKEN, "
-                "not the token itself"
-            )
-        return value
+        return _variable_name(value, "GITHUB_TOKEN")
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http(s) URL such as https://api.github.com")
-        return value.rstrip("/")
+        return _http_url(value, "https://api.github.com")
 
     @model_validator(mode="after")
     def _one_credential(self) -> GitHub:
@@ -311,20 +318,12 @@ class Backstage(_Section):
     @field_validator("token_env")
     @classmethod
     def _variable_name(cls, value: str | None) -> str | None:
-        # As for github.token_env: a pasted token is refused, and never echoed.
-        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(
-                "must be the NAME of an environment variable, such as BACKSTAGE_TOKEN, "
-                "not the token itself"
-            )
-        return value
+        return _variable_name(value, "BACKSTAGE_TOKEN")
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http(s) URL such as https://backstage.example.com")
-        value = value.rstrip("/")
+        value = _http_url(value, "https://backstage.example.com")
         if value.endswith("/api/catalog"):
             raise ValueError("must be the backend's base URL, without /api/catalog")
         return value
