@@ -13,10 +13,12 @@ import gzip
 import os
 import platform
 import subprocess
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -475,17 +477,62 @@ def render(
     return generate_latest(registry)
 
 
+# The runtime part of a scrape (process and Python metrics) is read at most once a second and
+# shared by the scrapes in between. Reading /proc gives the GIL up a few times, and while a
+# poll runs each give-up costs a switch interval before the event loop runs again: 20 scrapers
+# reading it on every scrape queued behind one another, p99 258 ms against 14 ms without it.
+RUNTIME_REFRESH = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Published:
+    body: bytes
+    head: bytes  # body compressed, the deflate stream flushed and left open
+    stream: Any  # zlib's compressor at the end of `head`, copied per answer
+
+
+class _Answers:
+    """The answers of one poll's exposition and one reading of the runtime metrics."""
+
+    __slots__ = ("_gzipped", "_plain", "expires", "published", "runtime")
+
+    def __init__(self, published: _Published, runtime: bytes, expires: float) -> None:
+        self.published = published
+        self.runtime = runtime
+        self.expires = expires
+        self._plain: bytes | None = None
+        self._gzipped: bytes | None = None
+
+    def plain(self) -> bytes:
+        if self._plain is None:
+            self._plain = self.published.body + self.runtime
+        return self._plain
+
+    def gzipped(self) -> bytes:
+        if self._gzipped is None:
+            tail = self.published.stream.copy()
+            self._gzipped = self.published.head + tail.compress(self.runtime) + tail.flush()
+        return self._gzipped
+
+
 class Exposition:
     """Holds the last rendered exposition, plain and gzipped: written by the poller (which pays
     for the compression, once per poll), read by every scrape. Both forms are swapped as one
     reference, so a scrape never pairs one poll's text with another's compression.
 
     With `runtime` (the process's own metrics, which change between polls), `scrape()` adds
-    its text after the poll's: the gzipped form is the poll's deflate stream, flushed and kept
-    open when published, so a scrape compresses only the few runtime lines onto a copy."""
+    its text after the poll's, read again at most every RUNTIME_REFRESH seconds: the gzipped
+    form is the poll's deflate stream, flushed and kept open when published, so an answer
+    compresses only the few runtime lines onto a copy."""
 
-    def __init__(self, runtime: Callable[[], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Callable[[], bytes] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._runtime = runtime
+        self._clock = clock
+        self._answers: _Answers | None = None
         self.publish(render(None, ()))
 
     def publish(self, body: bytes) -> None:
@@ -494,7 +541,7 @@ class Exposition:
             return
         stream = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: the gzip format
         head = stream.compress(body) + stream.flush(zlib.Z_SYNC_FLUSH)
-        self._open = (head, stream)
+        self._published = _Published(body, head, stream)
         # Not a whole gzip file here: the poll's part of every scrape's, which scrape() ends.
         self.both = (body, head)
 
@@ -506,12 +553,10 @@ class Exposition:
         """What /metrics answers: the poll's exposition, then the runtime metrics."""
         if self._runtime is None:
             return self.both[1] if gzipped else self.both[0]
-        body, (head, stream) = self.both[0], self._open
-        text = self._runtime()
-        if not gzipped:
-            return body + text
-        tail = stream.copy()
-        return head + tail.compress(text) + tail.flush()
+        published, answers, now = self._published, self._answers, self._clock()
+        if answers is None or answers.published is not published or now >= answers.expires:
+            answers = self._answers = _Answers(published, self._runtime(), now + RUNTIME_REFRESH)
+        return answers.gzipped() if gzipped else answers.plain()
 
 
 def build_info(

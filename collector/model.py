@@ -14,7 +14,7 @@ build, and never scanned by a collection while a poll holds them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -82,7 +82,9 @@ class ClusterObservation:
 
     cluster: str
     namespaces: tuple[Namespace, ...]
-    workloads: tuple[Workload, ...]
+    # A list from the source, so that whoever is done with it can free it a step at a time
+    # (pipeline.release); nothing else changes it.
+    workloads: Sequence[Workload]
     objects: Mapping[str, int] = field(default_factory=dict)  # kind -> objects read
     skipped: int = 0  # objects too malformed to use, skipped and counted
     forbidden: tuple[str, ...] = ()  # kinds RBAC refused to list, left out of the workloads

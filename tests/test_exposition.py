@@ -457,24 +457,31 @@ def test_the_revision_of_a_checkout_without_the_variable() -> None:
 
 def test_a_scrape_appends_runtime_metrics_to_the_published_exposition() -> None:
     calls = iter(range(1, 100))
+    now = [0.0]
 
-    def runtime() -> bytes:  # a value that changes at every scrape, as process_* do
+    def runtime() -> bytes:  # a value that changes at every reading, as process_* do
         return f"runtime_value {next(calls)}\n".encode()
 
-    exposition = exporter.Exposition(runtime=runtime)
+    exposition = exporter.Exposition(runtime=runtime, clock=lambda: now[0])
     body = b"".join(f'poll_value{{n="{i}"}} {i}\n'.encode() for i in range(2000))
     exposition.publish(body)
     assert exposition.latest == body
     assert exposition.scrape(gzipped=False) == body + b"runtime_value 1\n"
-    first, second = exposition.scrape(gzipped=True), exposition.scrape(gzipped=True)
-    assert gzip.decompress(first) == body + b"runtime_value 2\n"
-    assert gzip.decompress(second) == body + b"runtime_value 3\n"
+    # Read again at most every RUNTIME_REFRESH seconds; the scrapes in between share it.
+    now[0] = exporter.RUNTIME_REFRESH - 0.001
+    first = exposition.scrape(gzipped=True)
+    assert gzip.decompress(first) == body + b"runtime_value 1\n"
+    now[0] = exporter.RUNTIME_REFRESH
+    second = exposition.scrape(gzipped=True)
+    assert gzip.decompress(second) == body + b"runtime_value 2\n"
+    assert exposition.scrape(gzipped=False) == body + b"runtime_value 2\n"
     # The poll's part is compressed once, when published: every scrape starts with it.
     head = exposition.both[1]
     assert first.startswith(head)
     assert second.startswith(head)
     assert len(first) - len(head) < 100
     # One gzip member, as any client reads it (not two concatenated).
-    assert zlib.decompressobj(31).decompress(second) == body + b"runtime_value 3\n"
+    assert zlib.decompressobj(31).decompress(second) == body + b"runtime_value 2\n"
+    # A new poll's exposition is served at once, with the runtime metrics read again.
     exposition.publish(b"poll_value 7\n")
-    assert gzip.decompress(exposition.scrape(gzipped=True)) == b"poll_value 7\nruntime_value 4\n"
+    assert gzip.decompress(exposition.scrape(gzipped=True)) == b"poll_value 7\nruntime_value 3\n"

@@ -559,7 +559,7 @@ class KubernetesSource:
             return ClusterObservation(
                 cluster=self.cluster.name,
                 namespaces=tuple(namespaces),
-                workloads=tuple(workloads),
+                workloads=workloads,
                 objects=objects,
                 skipped=parser.skipped,
                 forbidden=tuple(forbidden),

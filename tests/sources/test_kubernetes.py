@@ -95,7 +95,7 @@ def test_records_of_a_small_cluster(kube_sim: KubeSimulator, make_source: MakeSo
         Namespace("misc", {}, T0),
         Namespace("pay", {"team": "payments"}, T0),
     )
-    assert observation.workloads == (
+    assert tuple(observation.workloads) == (
         Workload(
             kind="Deployment",
             namespace="pay",
