@@ -10,10 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import scale
+from benchmarks.scale import BIG
 from benchmarks.servers import KubeServers
-from collector import config
-
-BIG = "prod"  # the name of the single big cluster
 
 
 @dataclass
@@ -46,5 +44,4 @@ class Context:
             server.close()
 
 
-def settings(kubeconfigs: dict[str, str], state_path: Path) -> config.Settings:
-    return config.parse(scale.config(kubeconfigs, str(state_path)), "benchmark config")
+__all__ = ["BIG", "Context"]

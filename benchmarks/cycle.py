@@ -24,17 +24,20 @@ import json
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from benchmarks.context import BIG, Context, settings
 from benchmarks.measure import BenchError, Child, median, peak_rss_mb
 from benchmarks.report import Figure
-from benchmarks.servers import metadata_pages
+from benchmarks.scale import BIG, settings
 from collector.pipeline import Pipeline
 from collector.state import StateStore
 
+if TYPE_CHECKING:
+    from benchmarks.context import Context
+
 
 def make_pipeline(kubeconfigs: dict[str, str], state_path: Path) -> Pipeline:
-    bench = settings(kubeconfigs, state_path)
+    bench = settings(kubeconfigs, str(state_path))
     return Pipeline(bench, StateStore(bench.state.path))
 
 
@@ -95,6 +98,8 @@ def cycles(conn: Connection, kubeconfigs: dict[str, str], state_path: str) -> fl
 def cycle_against_parse(
     conn: Connection, kubeconfig: str, url: str, state_path: str, *, repeat: int, page_size: int
 ) -> dict[str, object]:
+    from benchmarks.servers import metadata_pages  # the simulators: kept out of other children
+
     del conn
     pages = metadata_pages(url, page_size)
     pipeline = start_pipeline({BIG: kubeconfig}, Path(state_path))

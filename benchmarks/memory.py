@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from benchmarks.context import BIG, Context
 from benchmarks.cycle import start_pipeline, timed_cycle
 from benchmarks.measure import Child, peak_rss_mb, rss_mb
 from benchmarks.report import Figure
+from benchmarks.scale import BIG
+
+if TYPE_CHECKING:
+    from benchmarks.context import Context
 
 CYCLES = 50
 FROM_CYCLE = 5

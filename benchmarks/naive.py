@@ -9,11 +9,16 @@ collector makes. Same server, same page size; only the way of reading differs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import kubernetes
 
+from benchmarks.collector_poll import PollRun, annotation_keys, digest
+from benchmarks.measure import peak_rss_mb
+from benchmarks.scale import BIG
+from collector import config
 from collector.model import ClusterObservation, FieldManager, Namespace, Workload
 
 
@@ -101,3 +106,13 @@ def poll(
         return ClusterObservation(cluster, namespaces, tuple(workloads), objects)
     finally:
         client.close()
+
+
+def naive_poll(kubeconfig: str, page_size: int) -> PollRun:
+    """In a fresh process: the same poll through the official client's typed lists."""
+    baseline = peak_rss_mb()
+    started, cpu = time.perf_counter(), time.process_time()
+    observation = poll(BIG, kubeconfig, config.DEFAULT_KINDS, annotation_keys(), page_size)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    peak = peak_rss_mb()
+    return PollRun(seconds, cpu, peak, baseline, len(observation.workloads), digest(observation))

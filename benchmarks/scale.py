@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from collector.config import Settings, parse
+
 JsonDict = dict[str, Any]
+
+BIG = "prod"  # the name of the single big cluster
 
 # The issue's full size; `--scale` multiplies every count.
 FULL_WORKLOADS = 50_000
@@ -677,3 +681,8 @@ def config(
         "state": {"path": state_path},
         "server": {"listen": listen},
     }
+
+
+def settings(kubeconfigs: dict[str, str], state_path: str) -> Settings:
+    """The benchmark config, parsed as the collector would."""
+    return parse(config(kubeconfigs, state_path), "benchmark config")
