@@ -534,8 +534,21 @@ def kept_teams(
     return frozenset(heapq.nsmallest(limit, real, key=rank))
 
 
-def _midnight_utc(day: dt.date) -> float:
+def midnight_utc(day: dt.date) -> float:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()
+
+
+def team_settings(settings: Settings) -> tuple[set[str], dict[str, float]]:
+    """The mandated teams and the onboarding dates set by hand (as unix seconds), by
+    normalised team name: what `compute` and the reconstructed curve both read."""
+    normalise = ownership.normalise_team
+    mandated = {t for t in map(normalise, settings.teams.mandated) if t}
+    overrides = {
+        team: midnight_utc(day)
+        for name, day in settings.teams.onboarded.items()
+        if (team := normalise(name))
+    }
+    return mandated, overrides
 
 
 def whole_months(since: dt.date, now: float) -> int:
@@ -567,14 +580,8 @@ def compute(
     """The figures of one publish. `keep`: the teams that keep their own label, as
     `choose_kept_teams()` chose them for this publish; ranked here when not given."""
     summaries = list(summaries)
-    normalise = ownership.normalise_team
-    mandated = {t for t in map(normalise, settings.teams.mandated) if t}
-    overrides = {
-        team: _midnight_utc(day)
-        for name, day in settings.teams.onboarded.items()
-        if (team := normalise(name))
-    }
-    launch = _midnight_utc(settings.platform.launch_date)
+    mandated, overrides = team_settings(settings)
+    launch = midnight_utc(settings.platform.launch_date)
 
     golden: Counter[str] = Counter()  # team -> golden workloads, only teams with some
     shadow: Counter[str] = Counter()

@@ -138,7 +138,6 @@ def workload_info_metrics(drilldown: Drilldown, limit: int) -> tuple[Metric, int
 
 
 def history_metrics(s: Snapshot) -> Iterator[Metric]:
-
     onboarded = _gauge(
         "adoption_team_onboarded_timestamp_seconds",
         "When the team onboarded: the later of the platform launch and the team's earliest "

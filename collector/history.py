@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector import adoption, ownership
+from collector import adoption
 from collector.config import Settings
 from collector.state import DayRow, TeamTimes
 
@@ -109,14 +109,8 @@ def reconstruct(
     """The days from `start` up to, not including, `end`, from the evidence alone: each
     team active from its onboarding (as `adoption.compute` dates it) and adopted from
     its first golden deploy; a day counts what happened before its end (midnight UTC)."""
-    normalise = ownership.normalise_team
-    mandated = {t for t in map(normalise, settings.teams.mandated) if t}
-    overrides = {
-        team: _midnight(day)
-        for name, day in settings.teams.onboarded.items()
-        if (team := normalise(name))
-    }
-    launch = _midnight(settings.platform.launch_date)
+    mandated, overrides = adoption.team_settings(settings)
+    launch = adoption.midnight_utc(settings.platform.launch_date)
     active: list[float] = []
     adopted: list[float] = []
     active_mandated: list[float] = []
@@ -144,7 +138,7 @@ def reconstruct(
     days = []
     day = start
     while day < end:
-        cutoff = _midnight(day) + DAY  # the end of the day
+        cutoff = adoption.midnight_utc(day) + DAY  # the end of the day
         n_active = bisect.bisect_left(active, cutoff)
         n_adopted = bisect.bisect_left(adopted, cutoff)
         n_mandated = bisect.bisect_left(active_mandated, cutoff)
@@ -164,7 +158,3 @@ def reconstruct(
         )
         day += dt.timedelta(days=1)
     return days
-
-
-def _midnight(day: dt.date) -> float:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()
