@@ -28,13 +28,7 @@ def offline(settings: Settings, environ: Mapping[str, str]) -> list[str]:
             )
     github = settings.github
     if github is not None:
-        if github.token_env is not None and not environ.get(github.token_env):
-            warnings.append(
-                f"github.token_env: the environment variable {github.token_env} is not set "
-                "(or empty): every GitHub scan will fail"
-            )
-        if github.token_file is not None:
-            warnings += _file("github.token_file", github.token_file)
+        warnings += _token("github", github.token_env, github.token_file, "GitHub scan", environ)
         if github.app is not None:
             warnings += _file("github.app.private_key_file", github.app.private_key_file)
     else:
@@ -45,6 +39,16 @@ def offline(settings: Settings, environ: Mapping[str, str]) -> list[str]:
             f"golden_paths[{i}].github{unused}"
             for i, path in enumerate(settings.golden_paths)
             if path.github is not None
+        ]
+    backstage = settings.backstage
+    if backstage is not None:
+        warnings += _token(
+            "backstage", backstage.token_env, backstage.token_file, "Backstage poll", environ
+        )
+    if settings.platform.nps is not None:
+        warnings += [
+            f"{w}: the developer NPS is not known"
+            for w in _file("platform.nps", settings.platform.nps)
         ]
     if not settings.kubernetes.clusters and github is None:
         warnings.append(
@@ -78,6 +82,23 @@ def online(settings: Settings) -> list[str]:
         if normalise_team(team) not in known:
             warnings.append(f"{key}: no workload or repository belongs to team {team!r}")
     return warnings
+
+
+def _token(
+    section: str,
+    variable: str | None,
+    file: str | None,
+    poll: str,
+    environ: Mapping[str, str],
+) -> list[str]:
+    if variable is not None and not environ.get(variable):
+        return [
+            f"{section}.token_env: the environment variable {variable} is not set "
+            f"(or empty): every {poll} will fail"
+        ]
+    if file is not None:
+        return _file(f"{section}.token_file", file)
+    return []
 
 
 def _file(key: str, path: str) -> list[str]:

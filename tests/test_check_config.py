@@ -172,3 +172,30 @@ def test_config_comes_from_option_or_environment(
         "",
         "check-config: give FILE, --config FILE or set ADOPTION_COLLECTOR_CONFIG\n",
     )
+
+
+def test_the_backstage_token_and_the_survey_file_are_checked_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NO_SUCH_BACKSTAGE_TOKEN", raising=False)
+    raw = {
+        "platform": {"launch_date": "2026-03-01", "nps": str(tmp_path / "survey.csv")},
+        "backstage": {"base_url": "https://b.example.com", "token_env": "NO_SUCH_BACKSTAGE_TOKEN"},
+        "golden_paths": [{"name": "svc", "match": {"field_managers": ["helm"]}}],
+        "kubernetes": {"clusters": [{"name": "here", "in_cluster": True}]},
+    }  # fmt: skip
+    code, _, err = check(capsys, str(write(tmp_path, raw)))
+    assert (code, err) == (
+        0,
+        "warning: backstage.token_env: the environment variable NO_SUCH_BACKSTAGE_TOKEN is not "
+        "set (or empty): every Backstage poll will fail\n"
+        f"warning: platform.nps: {tmp_path / 'survey.csv'}: no such file: the developer NPS is "
+        "not known\n",
+    )
+    raw["backstage"] = {"base_url": "https://b.example.com", "token_file": str(tmp_path / "t")}
+    code, _, err = check(capsys, str(write(tmp_path, raw)))
+    assert err.startswith(f"warning: backstage.token_file: {tmp_path / 't'}: no such file\n")
+    (tmp_path / "t").write_text("a token, never printed")
+    (tmp_path / "survey.csv").write_text("date,score\n")
+    code, _, err = check(capsys, "--strict", str(write(tmp_path, raw)))
+    assert (code, err) == (0, "")
