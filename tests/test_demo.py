@@ -133,6 +133,8 @@ def test_demo_workdir_keeps_a_config_a_user_can_start_from(
         "prod-eu.kubeconfig",
         "prod-us.kubeconfig",
     ]
+    for kubeconfig in ("prod-eu.kubeconfig", "prod-us.kubeconfig"):
+        assert stat.S_IMODE((tmp_path / kubeconfig).stat().st_mode) == 0o600
     raw = yaml.safe_load((tmp_path / "config.yaml").read_text())
     for section in ("github", "backstage"):
         token = tmp_path / f"{section}-token"

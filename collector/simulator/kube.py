@@ -206,6 +206,7 @@ class KubeSimulator(Loopback):
         path = Path(path)
         # JSON is YAML, and keeps this module free of third-party imports.
         path.write_text(json.dumps(kubeconfig, indent=2), encoding="utf-8")
+        path.chmod(0o600)  # it holds the token (or key) the server accepts, as kubectl's would
         return path
 
     # --- object store ------------------------------------------------------------
