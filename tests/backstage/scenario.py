@@ -16,16 +16,21 @@ SOURCE_TEMPLATE = "template:default/service"
 TOKEN_ENV = "TEST_BACKSTAGE_TOKEN"
 
 
-def _component(name: str, owner: str, **annotations: str) -> dict[str, Any]:
-    return {
+def component(name: str, owner: str | None = None, **annotations: str) -> dict[str, Any]:
+    """A Component entity as the catalog API returns it."""
+    entity: dict[str, Any] = {
         "apiVersion": "backstage.io/v1alpha1",
         "kind": "Component",
-        "metadata": {"name": name, "annotations": annotations},
-        "spec": {"type": "service", "lifecycle": "production", "owner": owner},
+        "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+        "spec": {"type": "service", "lifecycle": "production"},
     }
+    if owner is not None:
+        entity["spec"]["owner"] = owner
+    return entity
 
 
-def _group(name: str, parent: str | None = None, display: str | None = None) -> dict[str, Any]:
+def group(name: str, parent: str | None = None, display: str | None = None) -> dict[str, Any]:
+    """A Group entity: a department at the top, a team under a parent."""
     spec: dict[str, Any] = {"type": "team" if parent else "department", "children": []}
     if parent is not None:
         spec["parent"] = parent
@@ -41,7 +46,7 @@ def _group(name: str, parent: str | None = None, display: str | None = None) -> 
 
 ENTITIES: list[dict[str, Any]] = [
     # Only its kubernetes-id links misc/search-api; made from the golden template.
-    _component(
+    component(
         "search-api",
         "group:default/search",
         **{
@@ -51,7 +56,7 @@ ENTITIES: list[dict[str, Any]] = [
         },
     ),
     # Its selector matches two workloads; its namespace annotation keeps it to the one in misc.
-    _component(
+    component(
         "checkout-web",
         "payments",
         **{
@@ -67,10 +72,10 @@ ENTITIES: list[dict[str, Any]] = [
         "metadata": {"name": "sidecar", "annotations": {"backstage.io/kubernetes-id": "sidecar"}},
         "spec": {"owner": "payments"},
     },
-    _group("engineering", display="Engineering"),
-    _group("payments", "group:default/engineering", "Payments Team"),
-    _group("search", "engineering"),
-    _group("billing", "engineering", "Billing"),
+    group("engineering", display="Engineering"),
+    group("payments", "group:default/engineering", "Payments Team"),
+    group("search", "engineering"),
+    group("billing", "engineering", "Billing"),
 ]
 
 

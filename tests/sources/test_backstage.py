@@ -14,35 +14,10 @@ from collector.model import CatalogObservation, Component, Group
 from collector.simulator.backstage import BackstageSimulator
 from collector.sources import PollError
 from collector.sources.backstage import COMPONENT_FIELDS, GROUP_FIELDS, BackstageSource
+from tests.backstage.scenario import component, group
 from tests.conftest import CANARY
 
 TOKEN = CANARY
-
-
-def component(name: str, owner: str | None = None, **annotations: str) -> dict[str, Any]:
-    entity: dict[str, Any] = {
-        "apiVersion": "backstage.io/v1alpha1",
-        "kind": "Component",
-        "metadata": {"name": name, "namespace": "default", "annotations": annotations},
-        "spec": {"type": "service", "lifecycle": "production"},
-    }
-    if owner is not None:
-        entity["spec"]["owner"] = owner
-    return entity
-
-
-def group(name: str, parent: str | None = None, display: str | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"type": "team", "children": []}
-    if parent is not None:
-        spec["parent"] = parent
-    if display is not None:
-        spec["profile"] = {"displayName": display}
-    return {
-        "apiVersion": "backstage.io/v1alpha1",
-        "kind": "Group",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
 
 
 ENTITIES = [
