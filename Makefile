@@ -89,9 +89,15 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # More flags for the engine's build, e.g. --pull=never, or a proxy's CA for the build's pip:
 # -v /etc/ssl/certs:/etc/ssl/certs:ro (podman).
 BUILD_FLAGS ?=
+# podman 4's builder reuses a cached LABEL or ENV step whatever value its build argument has
+# now, so a commit that changes nothing in the build context kept the last commit's revision:
+# with podman the revision is also set on the final image itself, past any cache.
+REVISION_FLAGS = $(if $(filter podman,$(notdir $(ENGINE))),--env ADOPTION_COLLECTOR_REVISION=$(REVISION) \
+	--label org.opencontainers.image.revision=$(REVISION))
 image:
 	$(ENGINE) build -f deploy/Dockerfile --build-arg BASE_IMAGE=$(BASE_IMAGE) \
-		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) $(BUILD_FLAGS) -t $(IMAGE) .
+		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) $(REVISION_FLAGS) \
+		$(BUILD_FLAGS) -t $(IMAGE) .
 
 # The image test builds the image on a Debian base made here (no registry needed) and runs it
 # with podman as the chart does; podman and mmdebstrap are Debian's packages.

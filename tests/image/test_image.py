@@ -76,7 +76,9 @@ def test_oci_labels(engine: Podman, image: str) -> None:
     env = json.loads(
         engine.run("image", "inspect", "--format", "{{json .Config.Env}}", image).stdout
     )
-    assert f"ADOPTION_COLLECTOR_REVISION={revision}" in env
+    assert [e for e in env if e.startswith("ADOPTION_COLLECTOR_REVISION=")] == [
+        f"ADOPTION_COLLECTOR_REVISION={revision}"
+    ]
 
 
 def test_version(engine: Podman, image: str) -> None:
