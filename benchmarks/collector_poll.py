@@ -41,7 +41,7 @@ def digest(observation: ClusterObservation) -> str:
             w.created,
             sorted(w.labels.items()),
             sorted(w.annotations.items()),
-            w.managers,
+            tuple((m.manager, m.time, m.owns_spec) for m in w.managers if m.manager),
             w.controller_kind,
         )
         h.update(repr(record).encode())

@@ -19,7 +19,14 @@ from benchmarks.collector_poll import PollRun, annotation_keys, digest
 from benchmarks.measure import peak_rss_mb
 from benchmarks.scale import BIG
 from collector import config
-from collector.model import ClusterObservation, FieldManager, Namespace, Workload
+from collector.model import (
+    ClusterObservation,
+    FieldManager,
+    Namespace,
+    Workload,
+    field_manager,
+    workload,
+)
 
 
 def _list_all(list_page: Callable[..., Any], page_size: int) -> list[Any]:
@@ -39,7 +46,7 @@ def _seconds(moment: Any) -> float | None:
 
 def _managers(entries: Iterable[Any] | None) -> tuple[FieldManager, ...]:
     return tuple(
-        FieldManager(e.manager, _seconds(e.time), bool(e.fields_v1) and "f:spec" in e.fields_v1)
+        field_manager(e.manager, _seconds(e.time), bool(e.fields_v1) and "f:spec" in e.fields_v1)
         for e in entries or ()
         if e.manager
     )
@@ -55,7 +62,7 @@ def _controller_kind(refs: Iterable[Any] | None) -> str | None:
 def _workload(kind: str, item: Any, annotation_keys: frozenset[str]) -> Workload:
     meta = item.metadata
     annotations = meta.annotations or {}
-    return Workload(
+    return workload(
         kind=kind,
         namespace=meta.namespace,
         name=meta.name,

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import sys
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -32,6 +33,7 @@ from collector.model import (
     Component,
     DeployTool,
     GitHubObservation,
+    Namespace,
     Path,
     RepoPath,
     Repository,
@@ -178,56 +180,143 @@ def summarise(
     links: catalog.Links | None = None,
     counting: deploys.Tally | None = None,
 ) -> ClusterSummary:
-    """`links`: the catalog Components of the last GitHub scan. A workload a Component
-    selects takes that Component's team when it has no team label of its own, and
-    is golden if the Component's repository is (its own golden path wins).
+    """The summary of a poll that holds its workloads; `ClusterStream` takes them as they
+    are read. `links`: the catalog Components of the last GitHub scan. A workload a
+    Component selects takes that Component's team when it has no team label of its own,
+    and is golden if the Component's repository is (its own golden path wins).
     `counting`: sees every tracked workload, with its team and path, to count deploys."""
-    label_keys = settings.ownership.labels
-    static_map = settings.ownership.namespaces
-    scope = rules.NamespaceScope(
-        settings.kubernetes.include_namespaces, settings.kubernetes.excluded_namespaces
-    )
-    tally = _Tally(observation.cluster, label_keys, matcher, links, counting)
-    namespaces = {ns.name: ns for ns in observation.namespaces if ns.name in scope}
-    # A namespace's owner is worked out once here, not again for each of its workloads.
-    namespace_owners: dict[str, ownership.Owner] = {}
-    for namespace in namespaces.values():
-        owner = ownership.namespace_owner(namespace.name, namespace.labels, label_keys, static_map)
-        namespace_owners[namespace.name] = owner
-        when = namespace.created
-        if owner[0] is not None and when is not None:
-            known = tally.namespace_seen.get(owner[0])
-            if known is None or when < known.time:
-                ref = explain.namespace_ref(tally.cluster, namespace.name)
-                tally.namespace_seen[owner[0]] = Evidence(when, ref)
-    no_labels: Mapping[str, str] = {}
-    add = tally.add
-    for w in observation.workloads:
-        # A CronJob's Jobs are that CronJob's runs, not workloads of their own.
-        if w.kind == "Job" and w.controller_kind == "CronJob":
-            continue
-        host = namespaces.get(w.namespace)
-        if host is not None:
-            add(w, host.labels, namespace_owners[w.namespace])
-        elif w.namespace in scope:
-            # A namespace created after the namespace list was read: no labels known yet.
-            add(
-                w,
-                no_labels,
-                ownership.namespace_owner(w.namespace, no_labels, label_keys, static_map),
+    stream = ClusterStream(observation.cluster, settings, matcher, links, counting)
+    stream.namespaces(observation.namespaces)
+    stream.begin("", "")
+    stream.add(observation.workloads)
+    return stream.summary()
+
+
+class _Memos:
+    """What every list of one poll shares: answers worked out once, not once per list."""
+
+    __slots__ = ("catalog", "managers", "reasons")
+
+    def __init__(self, matcher: rules.GoldenPathMatcher) -> None:
+        self.reasons = matcher.reasons()
+        self.catalog = explain.CatalogExplanations()
+        self.managers: dict[str, str] = {}  # one string per manager name, not per workload
+
+
+class ClusterStream:
+    """Summarises one cluster's poll as the source reads it (a `model.WorkloadSink`): a
+    page of records at a time, each dropped once tallied, so no poll holds them all.
+
+    Each list (a kind, in a scope) is tallied apart and the tallies merged by
+    `summary()`: a list that starts over replaces its tally, and a kind RBAC refused
+    drops its own, as if never read."""
+
+    def __init__(
+        self,
+        cluster: str,
+        settings: Settings,
+        matcher: rules.GoldenPathMatcher,
+        links: catalog.Links | None = None,
+        counting: deploys.Tally | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self._label_keys = settings.ownership.labels
+        self._static_map = settings.ownership.namespaces
+        self._scope = rules.NamespaceScope(
+            settings.kubernetes.include_namespaces, settings.kubernetes.excluded_namespaces
+        )
+        self._matcher = matcher
+        self._links = links
+        self._counting = counting
+        self._memos = _Memos(matcher)
+        self._namespaces: dict[str, Namespace] = {}
+        # A namespace's owner is worked out once, not again for each of its workloads.
+        self._owners: dict[str, ownership.Owner] = {}
+        self._namespace_seen: dict[str, Evidence] = {}
+        self._lists: dict[tuple[str, str], _Tally] = {}
+        self._current: _Tally | None = None
+
+    def namespaces(self, found: Sequence[Namespace]) -> None:
+        label_keys, static_map = self._label_keys, self._static_map
+        for namespace in found:
+            if namespace.name not in self._scope:
+                continue
+            self._namespaces[namespace.name] = namespace
+            owner = ownership.namespace_owner(
+                namespace.name, namespace.labels, label_keys, static_map
             )
-    return tally.summary()
+            self._owners[namespace.name] = owner
+            when = namespace.created
+            if owner[0] is not None and when is not None:
+                known = self._namespace_seen.get(owner[0])
+                if known is None or when < known.time:
+                    ref = explain.namespace_ref(self.cluster, namespace.name)
+                    self._namespace_seen[owner[0]] = Evidence(when, ref)
+
+    def begin(self, kind: str, scope: str) -> None:
+        counting = None if self._counting is None else self._counting.fork()
+        self._current = self._lists[kind, scope] = _Tally(
+            self.cluster,
+            self._label_keys,
+            self._matcher,
+            self._memos,
+            self._links,
+            counting=counting,
+        )
+
+    def discard(self, kind: str) -> None:
+        for key in [key for key in self._lists if key[0] == kind]:
+            del self._lists[key]
+
+    def add(self, records: Iterable[Workload]) -> None:
+        tally = self._current
+        if tally is None:
+            raise RuntimeError("records before any list began")
+        namespaces, owners, scope = self._namespaces, self._owners, self._scope
+        no_labels: Mapping[str, str] = {}
+        add = tally.add
+        for w in records:
+            # A CronJob's Jobs are that CronJob's runs, not workloads of their own.
+            if w.kind == "Job" and w.controller_kind == "CronJob":
+                continue
+            host = namespaces.get(w.namespace)
+            if host is not None:
+                # The namespace's own string: records share it, not one each.
+                add(w, host.name, host.labels, owners[host.name])
+            elif w.namespace in scope:
+                # A namespace created after the namespace list was read: no labels known yet.
+                owner = ownership.namespace_owner(
+                    w.namespace, no_labels, self._label_keys, self._static_map
+                )
+                add(w, sys.intern(w.namespace), no_labels, owner)
+
+    def uids(self) -> Iterator[str | None]:
+        """The uid of every workload tallied, for `deploys.Tally.delta`."""
+        for tally in self._lists.values():
+            yield from tally.uids
+
+    def summary(self) -> ClusterSummary:
+        merged = _Tally(self.cluster, self._label_keys, self._matcher, self._memos, self._links)
+        for tally in self._lists.values():
+            merged.absorb(tally)
+            if self._counting is not None and tally.counting is not None:
+                self._counting.absorb(tally.counting)
+        merged.namespace_seen = self._namespace_seen
+        return merged.summary()
 
 
 class _Tally:
-    """The counts, evidence and records of one cluster's poll, one workload at a time."""
+    """The counts, evidence and records of one list of a cluster's poll, a workload at a
+    time; or, merged, of the whole poll."""
 
     def __init__(
         self,
         cluster: str,
         label_keys: Sequence[str],
         matcher: rules.GoldenPathMatcher,
+        memos: _Memos,
         links: catalog.Links | None,
+        *,
         counting: deploys.Tally | None = None,
     ) -> None:
         self.cluster = cluster
@@ -240,20 +329,26 @@ class _Tally:
         self.namespace_seen: dict[str, Evidence] = {}
         self.first_seen: dict[str, explain.WorkloadRecord] = {}
         self.first_deploy: dict[str, explain.WorkloadRecord] = {}
-        self._managers: dict[str, str] = {}  # one string per manager name, not per workload
+        self._managers = memos.managers
         self.team_tools: Counter[tuple[str, Path, DeployTool]] = Counter()
         self.workloads: Counter[Path] = Counter()
         self.golden_paths: Counter[str] = Counter()
         self.tools: Counter[DeployTool] = Counter()
         self.unowned = 0
-        self.reasons = matcher.reasons()
-        self.catalog = explain.CatalogExplanations()
+        self.reasons = memos.reasons
+        self.catalog = memos.catalog
         self._team: str | None = None  # the last team seen, whose string records share
         self.records: list[explain.WorkloadRecord] = []
+        # Deploy counting asks for them only when some workload it knew is gone; the
+        # records themselves are dropped page by page.
+        self.uids: list[str | None] = []
 
-    def add(self, w: Workload, ns_labels: Mapping[str, str], host: ownership.Owner) -> None:
+    def add(
+        self, w: Workload, namespace: str, ns_labels: Mapping[str, str], host: ownership.Owner
+    ) -> None:
+        labels, managers = w.labels, w.managers
         path_name = self.matcher.match(w, ns_labels)
-        link = self.links.find(w.labels, w.namespace) if self.links else None
+        link = self.links.find(labels, namespace) if self.links else None
         link_owner = None if link is None else self.catalog.owner(link)
         if path_name is not None:
             reason = self.reasons.golden(path_name, w)
@@ -265,9 +360,8 @@ class _Tally:
             reason = self.reasons.closest_miss(w, ns_labels)
         path = Path.SHADOW if path_name is None else Path.GOLDEN
         self.workloads[path] += 1
-        tool, entry = rules.deploy_tool(w.managers)
-        # The name and time, not the entry: the entry would keep a tracked object per
-        # workload alive for the garbage collector to scan until the next poll.
+        tool, entry = rules.deploy_tool(managers)
+        # The name and time, not the entry: the entry would keep its whole record alive.
         if entry is None:
             manager = manager_time = None
         else:
@@ -276,29 +370,30 @@ class _Tally:
         self.tools[tool] += 1
         if path_name is not None:
             self.golden_paths[path_name] += 1
-        team, source, detail = ownership.workload_owner(w.labels, self.label_keys, host, link_owner)
+        team, source, detail = ownership.workload_owner(labels, self.label_keys, host, link_owner)
         # Labels give each workload its own copy of the team's name; neighbours (the
         # same namespace, mostly) share one instead.
         if team == self._team:
             team = self._team
         else:
             self._team = team
+        when = w.created
         record = explain.WorkloadRecord(
-            self.cluster, w.namespace, w.kind, w.name, w.created, team, _VALUE[source], detail,
+            self.cluster, namespace, w.kind, w.name, when, team, _VALUE[source], detail,
             _VALUE[path], path_name, reason, _VALUE[tool], manager, manager_time,
         )  # fmt: skip
         self.records.append(record)
         counting = self.counting
-        # Tally.changed() inlined: an unchanged workload costs a look-up, no call.
-        if counting is not None and (
-            (uid := w.uid) is None or counting.lookup(uid) != (w.generation or 0)
-        ):
-            counting.see(uid, w.generation, w.created, team, path)
+        if counting is not None:
+            uid = w.uid
+            self.uids.append(uid)
+            # Tally.changed() inlined: an unchanged workload costs a look-up, no call.
+            if uid is None or counting.lookup(uid) != (w.generation or 0):
+                counting.see(uid, w.generation, when, team, path)
         if team is None:
             self.unowned += 1
             return
         self.team_tools[team, path, tool] += 1
-        when = w.created
         if when is not None:
             # The record itself is the evidence: no string per team (explain.evidence).
             known = self.first_seen.get(team)
@@ -308,6 +403,23 @@ class _Tally:
                 first = self.first_deploy.get(team)
                 if first is None or when < cast(float, first.created):
                     self.first_deploy[team] = record
+
+    def absorb(self, other: _Tally) -> None:
+        """Adds another list's tally to this one."""
+        self.team_tools.update(other.team_tools)
+        self.workloads.update(other.workloads)
+        self.golden_paths.update(other.golden_paths)
+        self.tools.update(other.tools)
+        self.unowned += other.unowned
+        self.records.extend(other.records)
+        for mine, theirs in (
+            (self.first_seen, other.first_seen),
+            (self.first_deploy, other.first_deploy),
+        ):
+            for team, record in theirs.items():
+                known = mine.get(team)
+                if known is None or cast(float, record.created) < cast(float, known.created):
+                    mine[team] = record
 
     def _first_seen(self) -> dict[str, Evidence | explain.WorkloadRecord]:
         merged: dict[str, Evidence | explain.WorkloadRecord] = dict(self.first_seen)

@@ -86,6 +86,18 @@ class Tally:
         self.new = 0  # uids not in `known`
         self.without_uid = 0
 
+    def fork(self) -> Tally:
+        """An empty tally against the same generations: one list's, for `absorb()` later."""
+        return Tally(self.cluster, self.known, self.started)
+
+    def absorb(self, other: Tally) -> None:
+        """Adds what a fork counted; the two saw different workloads."""
+        self.team.update(other.team)
+        self.path.update(other.path)
+        self._counted.update(other._counted)
+        self.new += other.new
+        self.without_uid += other.without_uid
+
     def changed(self, uid: str | None, generation: int | None) -> bool:
         """Whether `see()` has anything to do for this workload (inline it in a hot loop)."""
         return uid is None or self.lookup(uid) != (generation or 0)

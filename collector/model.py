@@ -14,9 +14,12 @@ build, and never scanned by a collection while a poll holds them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Protocol, cast
 
 import msgspec
 
@@ -43,12 +46,251 @@ class DeployTool(StrEnum):
     UNKNOWN = "unknown"
 
 
-class FieldManager(msgspec.Struct, frozen=True, gc=False):
-    """One `metadata.managedFields` entry, reduced to what deploy-tool detection reads."""
+class _Present(msgspec.Struct, frozen=True, gc=False):
+    """Any JSON object, its content skipped: decoding it builds nothing but this."""
 
-    manager: str
-    time: float | None  # unix seconds; None when absent or unparsable
-    owns_spec: bool  # the entry owns fields under f:spec
+
+PRESENT = _Present()
+
+
+class FieldsV1(msgspec.Struct, frozen=True, gc=False):
+    spec: _Present | None = msgspec.field(name="f:spec", default=None)
+
+
+class FieldManager(msgspec.Struct, frozen=True, gc=False):
+    """One `metadata.managedFields` entry, as decoded: what deploy-tool detection reads."""
+
+    manager: str = ""  # "" when the entry names none: such an entry is never read
+    timestamp: dt.datetime | None = msgspec.field(name="time", default=None)
+    fields: FieldsV1 | None = msgspec.field(name="fieldsV1", default=None)
+
+    @property
+    def time(self) -> float | None:
+        """Unix seconds; None when absent or unparsable."""
+        return epoch(self.timestamp)
+
+    @property
+    def owns_spec(self) -> bool:
+        """The entry owns fields under f:spec."""
+        return self.fields is not None and self.fields.spec is not None
+
+
+class OwnerReference(msgspec.Struct, frozen=True, gc=False):
+    kind: str | None = None
+    controller: bool | None = None
+
+
+class Annotations(msgspec.Struct, frozen=True, gc=False):
+    """The annotations some golden path reads, and no others: a read-only mapping.
+
+    Each source decodes a subclass of its own whose fields are those keys
+    (`annotations_type`), so msgspec skips every other annotation, 256 KiB of
+    last-applied configuration included, without building it."""
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        name = self._field_names().get(key)
+        value = None if name is None else getattr(self, name)
+        return default if value is None else cast(str, value)
+
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, value in self._pairs() if value is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def keys(self) -> list[str]:
+        return list(self)
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(key, value) for key, value in self._pairs() if value is not None]
+
+    def values(self) -> list[str]:
+        return [value for _, value in self.items()]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Annotations | Mapping):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.items()))
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+    def _pairs(self) -> Iterator[tuple[str, str | None]]:
+        for key, name in self._field_names().items():
+            yield key, getattr(self, name)
+
+    @classmethod
+    def _field_names(cls) -> dict[str, str]:
+        return _ANNOTATION_FIELDS[cls]
+
+
+Mapping.register(Annotations)  # a Struct cannot also subclass Mapping (metaclasses)
+_ANNOTATION_FIELDS: dict[type[Annotations], dict[str, str]] = {Annotations: {}}
+NO_ANNOTATIONS = Annotations()
+# A plain dict, not a MappingProxyType: JSON-serialisable; `Mapping` keeps it unchanged.
+_NO_LABELS: Mapping[str, str] = {}
+
+
+@functools.lru_cache(maxsize=64)
+def annotations_type(keys: tuple[str, ...]) -> type[Annotations]:
+    """The annotations struct of exactly `keys`: field `a<i>` is `keys[i]`."""
+    if not keys:
+        return Annotations
+    fields = [
+        (f"a{i}", str | None, msgspec.field(name=key, default=None)) for i, key in enumerate(keys)
+    ]
+    made = cast(
+        type[Annotations],
+        msgspec.defstruct("Annotations", fields, bases=(Annotations,), frozen=True, gc=False),
+    )
+    _ANNOTATION_FIELDS[made] = {key: f"a{i}" for i, key in enumerate(keys)}
+    return made
+
+
+class Workload(msgspec.Struct, frozen=True, gc=False):
+    """A workload's metadata, decoded straight from a list page: the record itself.
+
+    Only the fields the collector reads are declared; msgspec skips the rest without
+    building them. Each kind decodes into a subclass of its own (`workload_type`),
+    whose `kind` default names it, so a record carries its kind for free. The raw
+    JSON shapes stay as decoded; the properties below read them."""
+
+    kind: str = ""  # Deployment, StatefulSet, DaemonSet, CronJob, Job
+    name: str = ""  # a record without name or namespace is skipped by the source
+    namespace: str = ""
+    # metadata.uid: tells a recreated workload from the one it replaces
+    uid: str | None = None
+    # metadata.generation: rises by one with every change of the spec, which is what a
+    # deploy is (collector/deploys.py); None when absent.
+    generation: int | None = None
+    creation: dt.datetime | None = msgspec.field(name="creationTimestamp", default=None)
+    label_map: dict[str, str] | None = msgspec.field(name="labels", default=None)
+    # Only the annotation keys some golden path reads are kept.
+    annotation_map: Annotations | None = msgspec.field(name="annotations", default=None)
+    managed_fields: tuple[FieldManager, ...] | None = msgspec.field(
+        name="managedFields", default=None
+    )
+    owner_references: tuple[OwnerReference, ...] | None = msgspec.field(
+        name="ownerReferences", default=None
+    )
+
+    @property
+    def created(self) -> float | None:
+        """Unix seconds; None when absent or unparsable."""
+        return epoch(self.creation)
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.label_map or _NO_LABELS
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        return cast(Mapping[str, str], self.annotation_map or NO_ANNOTATIONS)
+
+    @property
+    def managers(self) -> tuple[FieldManager, ...]:
+        return self.managed_fields or ()
+
+    @property
+    def controller_kind(self) -> str | None:
+        """Kind of the controlling ownerReference (e.g. "CronJob" for a Job a CronJob
+        spawned); None for objects nobody controls."""
+        for ref in self.owner_references or ():
+            if ref.controller is True:
+                return ref.kind
+        return None
+
+    def _value(self) -> tuple[object, ...]:
+        managers = tuple((m.manager, m.time, m.owns_spec) for m in self.managers if m.manager)
+        return (
+            self.kind, self.namespace, self.name, self.created, dict(self.labels),
+            dict(self.annotations.items()), managers, self.controller_kind, self.generation,
+            self.uid,
+        )  # fmt: skip
+
+    def __eq__(self, other: object) -> bool:
+        # By value: records of one workload are equal whichever struct decoded them.
+        if isinstance(other, Workload):
+            return self._value() == other._value()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.namespace, self.name, self.uid))
+
+
+@functools.lru_cache(maxsize=256)
+def workload_type(kind: str, annotation_keys: tuple[str, ...] = ()) -> type[Workload]:
+    """The record type a list page of `kind` decodes into, reading `annotation_keys`."""
+    fields: list[tuple[str, Any, Any]] = [("kind", str, kind)]
+    if annotation_keys:
+        annotations = annotations_type(annotation_keys)
+        fields.append(
+            ("annotation_map", annotations | None, msgspec.field(name="annotations", default=None))
+        )
+    made = msgspec.defstruct(kind, fields, bases=(Workload,), frozen=True, gc=False)
+    return cast(type[Workload], made)
+
+
+def epoch(value: dt.datetime | None) -> float | None:
+    """Unix seconds of a decoded timestamp; one without a zone is UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    try:
+        return value.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def moment(seconds: float | None) -> dt.datetime | None:
+    """The timestamp of unix `seconds`, as a decoded one would be."""
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def field_manager(manager: str, time: float | None, owns_spec: bool) -> FieldManager:
+    """An entry as a list page would decode it (tests, simulators, other sources)."""
+    return FieldManager(manager, moment(time), FieldsV1(PRESENT if owns_spec else None))
+
+
+def workload(  # noqa: PLR0917 (the record's own field order, as tests write records)
+    kind: str,
+    namespace: str,
+    name: str,
+    created: float | None,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    managers: tuple[FieldManager, ...],
+    controller_kind: str | None = None,
+    generation: int | None = None,
+    uid: str | None = None,
+) -> Workload:
+    """A record as a list page would decode it (tests, simulators, other sources)."""
+    keys = tuple(sorted(annotations))
+    owners = None if controller_kind is None else (OwnerReference(controller_kind, True),)
+    return workload_type(kind, keys)(
+        name=name,
+        namespace=namespace,
+        uid=uid,
+        generation=generation,
+        creation=moment(created),
+        label_map=dict(labels) or None,
+        annotation_map=annotations_type(keys)(*(annotations[k] for k in keys)) if keys else None,
+        managed_fields=managers or None,
+        owner_references=owners,
+    )
 
 
 class Namespace(msgspec.Struct, frozen=True, gc=False):
@@ -57,23 +299,23 @@ class Namespace(msgspec.Struct, frozen=True, gc=False):
     created: float | None  # unix seconds; None when absent or unparsable
 
 
-class Workload(msgspec.Struct, frozen=True, gc=False):
-    kind: str  # Deployment, StatefulSet, DaemonSet, CronJob, Job
-    namespace: str
-    name: str
-    created: float | None  # unix seconds; None when absent or unparsable
-    labels: Mapping[str, str]
-    # Only the annotation keys some golden path reads are kept: annotations can
-    # be hundreds of KiB each and nothing else looks at them.
-    annotations: Mapping[str, str]
-    managers: tuple[FieldManager, ...]
-    # Kind of the controlling ownerReference (e.g. "CronJob" for a Job a CronJob
-    # spawned); None for objects nobody controls.
-    controller_kind: str | None = None
-    # metadata.generation: rises by one with every change of the spec, which is what a
-    # deploy is (collector/deploys.py); None when absent.
-    generation: int | None = None
-    uid: str | None = None  # metadata.uid: tells a recreated workload from the one it replaces
+class WorkloadSink(Protocol):
+    """Takes a cluster poll's records as they are read, a page at a time, so that no poll
+    holds every record at once (`KubernetesSource.poll`). One list at a time: `begin`, then
+    its pages; a list may begin again (its continue token expired), and what it gave
+    before then no longer counts."""
+
+    def namespaces(self, found: Sequence[Namespace]) -> None:
+        """The poll's namespaces, before any workload."""
+
+    def begin(self, kind: str, scope: str) -> None:
+        """A list of `kind` in `scope` starts, or starts over."""
+
+    def add(self, records: list[Workload]) -> None:
+        """One page of the current list."""
+
+    def discard(self, kind: str) -> None:
+        """RBAC refused some list of `kind`: none of it counts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +324,7 @@ class ClusterObservation:
 
     cluster: str
     namespaces: tuple[Namespace, ...]
-    # A list from the source, so that whoever is done with it can free it a step at a time
-    # (pipeline.release); nothing else changes it.
+    # Empty when the poll handed its workloads to a sink (`WorkloadSink`) as it read them.
     workloads: Sequence[Workload]
     objects: Mapping[str, int] = field(default_factory=dict)  # kind -> objects read
     skipped: int = 0  # objects too malformed to use, skipped and counted

@@ -13,7 +13,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
@@ -27,6 +27,7 @@ from collector.model import (
     Path,
     RateLimit,
     SourceStatus,
+    WorkloadSink,
 )
 from collector.sources import PollError
 from collector.sources.backstage import BackstageSource
@@ -44,7 +45,7 @@ MAX_CONCURRENT_CLUSTERS = 8
 
 
 class ClusterSource(Protocol):
-    def poll(self) -> ClusterObservation: ...
+    def poll(self, sink: WorkloadSink | None = None) -> ClusterObservation: ...
     def close(self) -> None: ...
 
 
@@ -169,15 +170,16 @@ class Pipeline:
         previous = self._statuses.get(name)
         errors = previous.errors_total if previous else 0
         try:
-            observation = self.sources[name].poll()
             counting = deploys.Tally(name, self.state.known(name), started)
-            summary = adoption.summarise(
-                observation, self.settings, self.matcher, self._links, counting
+            # The records go to the stream page by page as they are read: none is held
+            # past its page.
+            stream = adoption.ClusterStream(
+                name, self.settings, self.matcher, self._links, counting
             )
+            observation = self.sources[name].poll(stream)
+            summary = stream.summary()
             delta = counting.delta(
-                len(summary.records),
-                lambda: (w.uid for w in observation.workloads),
-                complete=not observation.forbidden,
+                len(summary.records), stream.uids, complete=not observation.forbidden
             )
         except Exception as exc:
             self._failed(
@@ -223,7 +225,6 @@ class Pipeline:
                 interval=self.settings.kubernetes.interval,
                 forbidden=observation.forbidden,
             )
-        release(observation.workloads)
         return True
 
     def poll_once(self) -> bool:
@@ -530,19 +531,6 @@ class Pipeline:
 
 
 # Workloads freed per step: about a millisecond of holding the GIL.
-RELEASE_STEP = 2000
-
-
-def release(records: Sequence[object]) -> None:
-    """Frees a poll's records a step at a time, when it is done with them. Dropped all at once,
-    a 50,000-workload poll's records (each with its labels, field managers and times) are freed
-    in one C loop that holds the GIL ~25 ms, which every scrape waits out; between steps other
-    threads run. A tuple (tests build some) cannot be freed in steps and is left as it is."""
-    if isinstance(records, list):
-        while records:
-            del records[-RELEASE_STEP:]
-
-
 def _log_failure(what: str, exc: Exception) -> None:
     if isinstance(exc, PollError):
         log.error("poll of %s failed: %s", what, exc)

@@ -392,7 +392,7 @@ class Reasons:
                     f"{miss.name}: {failed_on.failure(miss_noun, miss_value)}"
                 )
             return reason
-        names = tuple(dict.fromkeys(m.manager for m in workload.managers))
+        names = tuple(dict.fromkeys(m.manager for m in workload.managers if m.manager))
         key = (miss, names)
         reason = self._memo.get(key)
         if reason is None:
@@ -431,7 +431,12 @@ _EXACT_TOOL = {
 
 def _ignored(entry: model.FieldManager) -> bool:
     name = entry.manager
-    return not entry.owns_spec or name in _IN_CLUSTER or name.endswith(_IN_CLUSTER_SUFFIX)
+    return (
+        not name  # an entry that names no manager says nothing of who deployed
+        or not entry.owns_spec
+        or name in _IN_CLUSTER
+        or name.endswith(_IN_CLUSTER_SUFFIX)
+    )
 
 
 @functools.lru_cache(maxsize=1024)  # a handful of distinct managers, on every workload

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector import config
-from collector.model import Component, FieldManager, Namespace, Repository, Workload
+from collector.model import (
+    ClusterObservation,
+    Component,
+    Namespace,
+    Repository,
+    Workload,
+    WorkloadSink,
+    field_manager,
+    workload,
+)
 
 
 def ts(day: str) -> float:
@@ -31,8 +41,8 @@ def wl(
     manager: str | None = None,
     controller_kind: str | None = None,
 ) -> Workload:
-    managers = (FieldManager(manager, ts(created) if created else None, True),) if manager else ()
-    return Workload(
+    managers = (field_manager(manager, ts(created) if created else None, True),) if manager else ()
+    return workload(
         kind=kind,
         namespace=namespace,
         name=name,
@@ -103,3 +113,14 @@ def parse_samples(exposition: str) -> Samples:
         for family in text_string_to_metric_families(exposition)
         for s in family.samples
     }
+
+
+def handed(observation: ClusterObservation, sink: WorkloadSink | None) -> ClusterObservation:
+    """What a source that read `observation` returns from `poll(sink)`: with a sink, the
+    workloads go to it, as one list, and the observation keeps none."""
+    if sink is None:
+        return observation
+    sink.namespaces(observation.namespaces)
+    sink.begin("", "")
+    sink.add(list(observation.workloads))
+    return dataclasses.replace(observation, workloads=[])

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 
 from collector import config, explain, exporter
-from collector.model import ClusterObservation
+from collector.model import ClusterObservation, WorkloadSink
 from collector.pipeline import Pipeline
 from collector.simulator.github import GitHubSimulator
 from collector.simulator.kube import KubeSimulator
 from collector.simulator.org import GITHUB_ORG, GITHUB_TOKEN_ENV, build_organisation
 from collector.sources import PollError
 from collector.state import StateStore
-from tests.records import Samples, parse_samples
+from tests.records import Samples, handed, parse_samples
 from tests.test_explain import CLUSTER, NOW
 from tests.test_explain import config as scenario_config
 from tests.test_explain import drilldown as scenario_drilldown
@@ -225,11 +225,11 @@ class FlakyCluster:
     def __init__(self) -> None:
         self.polls = 0
 
-    def poll(self) -> ClusterObservation:
+    def poll(self, sink: WorkloadSink | None = None) -> ClusterObservation:
         self.polls += 1
         if self.polls > 1:
             raise PollError("connection refused")
-        return CLUSTER
+        return handed(CLUSTER, sink)
 
     def close(self) -> None:
         pass

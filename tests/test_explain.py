@@ -13,7 +13,7 @@ import pytest
 
 from collector import adoption, explain, rules
 from collector.config import Settings
-from collector.model import ClusterObservation, FieldManager, GitHubObservation, Workload
+from collector.model import ClusterObservation, GitHubObservation, Workload, field_manager, workload
 from collector.state import StateStore
 from tests.records import component, ns, repo, settings, ts, wl
 
@@ -60,15 +60,15 @@ def config(**sections: object) -> Settings:
     )
 
 
-def managed(workload: Workload, manager: str, when: str) -> Workload:
-    entry = FieldManager(manager, ts(when), True)
-    return Workload(
-        workload.kind,
-        workload.namespace,
-        workload.name,
-        workload.created,
-        workload.labels,
-        workload.annotations,
+def managed(record: Workload, manager: str, when: str) -> Workload:
+    entry = field_manager(manager, ts(when), True)
+    return workload(
+        record.kind,
+        record.namespace,
+        record.name,
+        record.created,
+        record.labels,
+        record.annotations,
         (entry,),
     )
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from collector import adoption, config, pipeline
+from collector import adoption, config
 from collector.pipeline import Pipeline
 from collector.simulator.kube import KubeSimulator
 from collector.state import StateStore
@@ -290,12 +290,3 @@ def test_the_max_teams_ranking_runs_once_per_publish(
         if line.startswith("adoption_team_onboarded_timestamp_seconds{")
     ]
     assert onboarded == ['team="billing"', 'team="payments"']
-
-
-def test_a_polls_records_are_freed_in_steps_and_a_tuple_is_left_alone() -> None:
-    records: list[object] = [object() for _ in range(2 * pipeline.RELEASE_STEP + 1)]
-    pipeline.release(records)
-    assert records == []
-    kept = tuple(range(3))
-    pipeline.release(kept)
-    assert kept == (0, 1, 2)

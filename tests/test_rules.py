@@ -18,7 +18,7 @@ def path(name: str, match: dict[str, Any]) -> config.GoldenPath:
 
 
 def fm(manager: str, time: float | None = None, owns_spec: bool = True) -> model.FieldManager:
-    return model.FieldManager(manager=manager, time=time, owns_spec=owns_spec)
+    return model.field_manager(manager=manager, time=time, owns_spec=owns_spec)
 
 
 def workload(
@@ -26,7 +26,7 @@ def workload(
     annotations: Mapping[str, str] | None = None,
     managers: tuple[model.FieldManager, ...] = (),
 ) -> model.Workload:
-    return model.Workload(
+    return model.workload(
         kind="Deployment",
         namespace="shop",
         name="web",
@@ -555,7 +555,7 @@ def test_no_workload_path_configured() -> None:
             )
         ]
     )
-    workload = model.Workload("Deployment", "ns", "w", None, {}, {}, ())
+    workload = model.workload("Deployment", "ns", "w", None, {}, {}, ())
     assert matcher.match(workload, {}) is None
     assert (
         matcher.reasons().closest_miss(workload, {}) == "no golden path is configured for workloads"
@@ -578,7 +578,7 @@ def test_the_closest_miss_counts_requirements_and_ties_go_to_the_first_path() ->
     reasons = matcher.reasons()
 
     def miss(labels: dict[str, str], annotations: dict[str, str] | None = None) -> str:
-        w = model.Workload("Deployment", "ns", "w", None, labels, annotations or {}, ())
+        w = model.workload("Deployment", "ns", "w", None, labels, annotations or {}, ())
         assert matcher.match(w, {}) is None
         return reasons.closest_miss(w, {})
 

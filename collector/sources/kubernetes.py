@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import kubernetes
 import msgspec
@@ -40,8 +40,8 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from collector import __version__, config
-from collector.model import ClusterObservation, FieldManager, Namespace, Workload
+from collector import __version__, config, model
+from collector.model import ClusterObservation, Namespace, Workload, WorkloadSink
 from collector.sources import PollDeadline, PollError, RequestLimit, kubeauth
 
 __all__ = ["KubernetesSource", "PollError"]
@@ -108,31 +108,15 @@ def _seconds(value: float) -> str:
 
 # --- what a list page is decoded into ------------------------------------------------
 #
-# Only the fields the collector reads, each typed as a real API server sends it; msgspec
-# skips every other field without building it. A value of any other type fails the page
+# Workloads decode straight into their records (`model.workload_type`): only the fields
+# the collector reads, each typed as a real API server sends it; msgspec skips every
+# other field without building it. A value of any other type fails the page
 # (msgspec.ValidationError), which then takes the old path (`_Parser.namespace`,
 # `_Parser.workload` on `json.loads` output) and its per-value checks. gc=False: a decoded
 # page is a tree, it can form no cycle.
 
 # Both ways of decoding a page say the same of one without items.
 _NOT_A_LIST = "the response is not a list (no items)"
-_NO_SPEC = msgspec.Raw()  # fieldsV1 without "f:spec"; a present one is never empty
-
-
-class _FieldsV1(msgspec.Struct, frozen=True, gc=False):
-    # Raw: only whether the key is there counts, so its value is skipped, not built.
-    spec: msgspec.Raw = msgspec.field(name="f:spec", default=_NO_SPEC)
-
-
-class _ManagedField(msgspec.Struct, frozen=True, gc=False):
-    manager: str | None = None
-    time: dt.datetime | None = None
-    fieldsV1: _FieldsV1 | None = None
-
-
-class _OwnerReference(msgspec.Struct, frozen=True, gc=False):
-    kind: str | None = None
-    controller: bool | None = None
 
 
 # Timestamps are parsed by msgspec, in C, as it decodes. One it cannot parse fails the
@@ -141,21 +125,6 @@ class _NamespaceMeta(msgspec.Struct, frozen=True, gc=False):
     name: str | None = None
     creationTimestamp: dt.datetime | None = None
     labels: dict[str, str] | None = None
-
-
-class _WorkloadMeta(msgspec.Struct, frozen=True, gc=False):
-    name: str | None = None
-    namespace: str | None = None
-    uid: str | None = None
-    generation: int | None = None
-    creationTimestamp: dt.datetime | None = None
-    labels: dict[str, str] | None = None
-    # Each source decodes a subclass whose `annotations` is a struct of just the keys its
-    # golden paths read (`_annotations_struct`): the rest, 256 KiB of last-applied
-    # configuration included, is skipped. None here: no key is read.
-    annotations: msgspec.Struct | None = None
-    managedFields: list[_ManagedField] | None = None
-    ownerReferences: list[_OwnerReference] | None = None
 
 
 _M = TypeVar("_M")
@@ -175,34 +144,23 @@ class _Page(msgspec.Struct, Generic[_M], frozen=True, gc=False):
     metadata: _ListMeta | None = None
 
 
-def _annotations_struct(keys: tuple[str, ...]) -> type[msgspec.Struct]:
-    """A struct of the annotation `keys`, in order: field `a<i>` is `keys[i]`."""
-    fields = [
-        (f"a{i}", str | None, msgspec.field(name=key, default=None)) for i, key in enumerate(keys)
-    ]
-    return msgspec.defstruct("_Annotations", fields, frozen=True, gc=False)
+@functools.lru_cache(maxsize=256)
+def _decoder(record: type[_M]) -> msgspec.json.Decoder[_Page[_M]]:
+    """A decoder of list pages of `record`s; reusable, shared by every source and thread
+    (decoding keeps no state between calls)."""
+    return msgspec.json.Decoder(_Page[record])  # type: ignore[valid-type]
 
 
-@functools.lru_cache(maxsize=32)
-def _decoders(
-    annotation_keys: tuple[str, ...],
-) -> tuple[msgspec.json.Decoder[_Page[_NamespaceMeta]], msgspec.json.Decoder[_Page[_WorkloadMeta]]]:
-    """Decoders of namespace and workload pages; reusable, shared by every source and
-    thread (decoding keeps no state between calls)."""
-    meta: Any = _WorkloadMeta
-    if annotation_keys:
-        annotations = _annotations_struct(annotation_keys)
-        meta = msgspec.defstruct(
-            "_WorkloadMeta",
-            [("annotations", annotations | None, None)],
-            bases=(_WorkloadMeta,),
-            frozen=True,
-            gc=False,
-        )
-    return (
-        msgspec.json.Decoder(_Page[_NamespaceMeta]),
-        msgspec.json.Decoder(_Page[meta]),
-    )
+@dataclass(frozen=True, slots=True)
+class _Taker(Generic[_M]):
+    """Where one list's pages go: `begin()` as the list starts (again, when its continue
+    token expired), then `decoded(items)` for each page, or `loose(items)` for a page
+    msgspec could not take."""
+
+    decoder: msgspec.json.Decoder[_Page[_M]]
+    begin: Callable[[], None]
+    decoded: Callable[[list[_Item[_M]]], None]
+    loose: Callable[[list[object]], None]
 
 
 def _utf8(body: bytes) -> bool:
@@ -220,16 +178,16 @@ def _utf8(body: bytes) -> bool:
 class _GcPause:
     """Pauses the cyclic garbage collector while pages are parsed.
 
-    Decoded structs and records are untracked, but a page still allocates a list or
-    two per object (managedFields, ownerReferences, the records' tuples), which
-    triggers collections that find nothing: nothing parsed forms cycles. Measured
-    with the typed decoder at 50,000 workloads: a poll takes 8% longer without the
-    pause (0.54 s against 0.50 s), and a whole cycle without this and the pipeline's
-    pause spends 50 ms in ~600 collections, five of them full ones holding the GIL
-    ~9 ms each (with `json.loads` dicts it was 1.7 s and 70-90 ms each). gc is
-    process-wide and several clusters are polled concurrently, so pauses are counted
-    and gc comes back only when the last one ends, and only if it was on to begin
-    with. This is the module's one piece of shared state, because gc is the process's.
+    Decoded records are untracked, but a page still allocates a list or two per
+    object, which triggers collections that find nothing: nothing parsed forms
+    cycles. Measured with the typed decoder at 50,000 workloads: a poll takes 8%
+    longer without the pause (0.54 s against 0.50 s), and a whole cycle without this
+    and the pipeline's pause spends 50 ms in ~600 collections, five of them full ones
+    holding the GIL ~9 ms each (with `json.loads` dicts it was 1.7 s and 70-90 ms
+    each). gc is process-wide and several clusters are polled concurrently, so pauses
+    are counted and gc comes back only when the last one ends, and only if it was on
+    to begin with. This is the module's one piece of shared state, because gc is the
+    process's.
     """
 
     def __init__(self) -> None:
@@ -260,71 +218,74 @@ _T = TypeVar("_T")
 
 
 class _Parser:
-    """Turns list items into records: decoded metadata structs (`namespace_meta`,
-    `workload_meta`), or, for a page msgspec could not take, `json.loads` items checked
-    value by value (`namespace`, `workload`). Both make the same record of the same
-    object, timestamps included: both parse them with msgspec. One per poll: it counts
-    the objects skipped."""
+    """Checks list items: decoded records (`namespace_meta`, `decoded`), or, for a page
+    msgspec could not take, `json.loads` items checked value by value (`namespace`,
+    `workload`). Both make the same record of the same object, timestamps included:
+    both parse them with msgspec. One per poll: it counts the objects skipped."""
 
     def __init__(self, annotation_keys: tuple[str, ...]) -> None:
         self.annotation_keys = annotation_keys
         self.skipped = 0
-        # The fields of the decoded annotations struct, in the order of annotation_keys.
-        self._annotation_fields = tuple((key, f"a{i}") for i, key in enumerate(annotation_keys))
+        self._annotations = model.annotations_type(annotation_keys)
 
     @staticmethod
-    def time(value: object) -> float | None:
+    def time(value: object) -> dt.datetime | None:
         """RFC 3339, as Kubernetes writes times, parsed by the same code as typed pages."""
         if not isinstance(value, str):
             return None
         try:
-            return _epoch(msgspec.convert(value, dt.datetime))
+            moment = msgspec.convert(value, dt.datetime)
         except msgspec.ValidationError:
             return None
+        # As model.epoch reads it: a time it cannot place is no time.
+        return moment if model.epoch(moment) is not None else None
 
     @staticmethod
-    def labels(value: object) -> Mapping[str, str]:
+    def labels(value: object) -> dict[str, str] | None:
         if not isinstance(value, dict) or not value:
-            return _EMPTY
-        intern = sys.intern
+            return None
         out: dict[str, str] = {}
         for key, item in value.items():
             if isinstance(item, str):
-                out[intern(key)] = intern(item)
-            elif isinstance(
-                item, bool
-            ):  # not from a real API server; keep it the way YAML wrote it
-                out[intern(key)] = "true" if item else "false"
+                out[key] = item
+            elif isinstance(item, bool):  # not from a real API server; as YAML wrote it
+                out[key] = "true" if item else "false"
             elif isinstance(item, int | float):
-                out[intern(key)] = str(item)
-        return out or _EMPTY
+                out[key] = str(item)
+        return out or None
 
-    def annotations(self, value: object) -> Mapping[str, str]:
+    def annotations(self, value: object) -> model.Annotations | None:
         # Look up the few wanted keys rather than walk annotations, which may be huge.
         if not self.annotation_keys or not isinstance(value, dict):
-            return _EMPTY
-        out = {k: v for k in self.annotation_keys if isinstance(v := value.get(k), str)}
-        return out or _EMPTY
+            return None
+        found = [v if isinstance(v := value.get(k), str) else None for k in self.annotation_keys]
+        return self._annotations(*found)
 
-    def managers(self, value: object) -> tuple[FieldManager, ...]:
+    def managers(self, value: object) -> tuple[model.FieldManager, ...] | None:
         if not isinstance(value, list):
-            return ()
+            return None
         found = []
         for entry in value:
             if not isinstance(entry, dict) or not isinstance(name := entry.get("manager"), str):
                 continue
             fields = entry.get("fieldsV1")
             owns_spec = isinstance(fields, dict) and "f:spec" in fields
-            found.append(FieldManager(sys.intern(name), self.time(entry.get("time")), owns_spec))
-        return tuple(found)
+            found.append(
+                model.FieldManager(
+                    name,
+                    self.time(entry.get("time")),
+                    model.FieldsV1(model.PRESENT if owns_spec else None),
+                )
+            )
+        return tuple(found) or None
 
     @staticmethod
-    def controller_kind(value: object) -> str | None:
+    def owners(value: object) -> tuple[model.OwnerReference, ...] | None:
         if isinstance(value, list):
             for ref in value:
                 if isinstance(ref, dict) and ref.get("controller") is True:
                     kind = ref.get("kind")
-                    return sys.intern(kind) if isinstance(kind, str) else None
+                    return (model.OwnerReference(kind if isinstance(kind, str) else None, True),)
         return None
 
     @staticmethod
@@ -338,8 +299,9 @@ class _Parser:
         if not isinstance(meta, dict) or not isinstance(name, str) or not name:
             self.skipped += 1
             return None
-        created = self.time(meta.get("creationTimestamp"))
-        return Namespace(sys.intern(name), self.labels(meta.get("labels")), created)
+        created = model.epoch(self.time(meta.get("creationTimestamp")))
+        labels = self.labels(meta.get("labels"))
+        return Namespace(sys.intern(name), _interned(labels) if labels else _EMPTY, created)
 
     def workload(self, kind: str, item: object) -> Workload | None:
         meta = item.get("metadata") if isinstance(item, dict) else None
@@ -350,109 +312,46 @@ class _Parser:
         if not isinstance(name, str) or not name or not isinstance(namespace, str) or not namespace:
             self.skipped += 1
             return None
-        return Workload(
-            kind=kind,
-            namespace=sys.intern(namespace),
+        return model.workload_type(kind, self.annotation_keys)(
             name=name,
-            created=self.time(meta.get("creationTimestamp")),
-            labels=self.labels(meta.get("labels")),
-            annotations=self.annotations(meta.get("annotations")),
-            managers=self.managers(meta.get("managedFields")),
-            controller_kind=self.controller_kind(meta.get("ownerReferences")),
-            generation=self.generation(meta.get("generation")),
+            namespace=namespace,
             uid=uid if isinstance(uid := meta.get("uid"), str) and uid else None,
+            generation=self.generation(meta.get("generation")),
+            creation=self.time(meta.get("creationTimestamp")),
+            label_map=self.labels(meta.get("labels")),
+            annotation_map=self.annotations(meta.get("annotations")),
+            managed_fields=self.managers(meta.get("managedFields")),
+            owner_references=self.owners(meta.get("ownerReferences")),
         )
 
-    # --- decoded structs: every value already has the type the API gives it ----------
+    # --- decoded: every value already has the type the API gives it -----------------
 
     def namespace_meta(self, _kind: str, meta: _NamespaceMeta | None) -> Namespace | None:
         if meta is None or not meta.name:
             self.skipped += 1
             return None
-        return Namespace(
-            sys.intern(meta.name), self.str_labels(meta.labels), _epoch(meta.creationTimestamp)
+        labels = _interned(meta.labels) if meta.labels else _EMPTY
+        return Namespace(sys.intern(meta.name), labels, model.epoch(meta.creationTimestamp))
+
+    def decoded(self, items: list[_Item[Workload]], records: list[Workload]) -> None:
+        """Adds the page's records to `records`: the decoded metadata themselves, those
+        without a name or namespace skipped and counted."""
+        before = len(records)
+        records.extend(
+            meta
+            for item in items
+            if (meta := item.metadata) is not None and meta.name and meta.namespace
         )
-
-    def workload_meta(self, kind: str, meta: _WorkloadMeta | None) -> Workload | None:
-        if meta is None or not meta.name or not meta.namespace:
-            self.skipped += 1
-            return None
-        annotations: Mapping[str, str] = _EMPTY
-        if meta.annotations is not None:
-            found = {
-                key: value
-                for key, field in self._annotation_fields
-                if (value := getattr(meta.annotations, field)) is not None
-            }
-            annotations = found or _EMPTY
-        managers: tuple[FieldManager, ...] = ()
-        if meta.managedFields:
-            managers = self.decoded_managers(meta.managedFields)
-        controller_kind = None
-        for ref in meta.ownerReferences or ():
-            if ref.controller is True:
-                controller_kind = None if ref.kind is None else sys.intern(ref.kind)
-                break
-        return Workload(
-            kind,
-            sys.intern(meta.namespace),
-            meta.name,
-            _epoch(meta.creationTimestamp),
-            self.str_labels(meta.labels),
-            annotations,
-            managers,
-            controller_kind,
-            meta.generation,
-            meta.uid or None,
-        )
-
-    @staticmethod
-    def str_labels(value: dict[str, str] | None) -> Mapping[str, str]:
-        """The decoded dict itself, its values interned: the keys are already shared
-        (msgspec caches the keys it decodes), and a copy would cost time and memory."""
-        if not value:
-            return _EMPTY
-        intern = sys.intern
-        for key, item in value.items():
-            value[key] = intern(item)  # same keys: the dict's size never changes
-        return value
-
-    @staticmethod
-    def decoded_managers(entries: list[_ManagedField]) -> tuple[FieldManager, ...]:
-        # No cache of equal entries, unlike the old path: their times are nearly all
-        # distinct, so a cache held more memory at the poll's peak than it saved.
-        intern = sys.intern
-        return tuple(
-            FieldManager(
-                intern(entry.manager),
-                _epoch(entry.time),
-                entry.fieldsV1 is not None and len(entry.fieldsV1.spec) > 0,
-            )
-            for entry in entries
-            if entry.manager is not None
-        )
+        self.skipped += len(items) - (len(records) - before)
 
 
-def _epoch(value: dt.datetime | None) -> float | None:
-    """Unix seconds of a decoded timestamp; one without a zone is UTC, as on the old path."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    try:
-        return value.timestamp()
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class _Reader(Generic[_M, _T]):
-    """How one kind's list pages become records: the typed decoder and what turns its
-    metadata into a record, and the old path for a page the decoder cannot take."""
-
-    decoder: msgspec.json.Decoder[_Page[_M]]
-    decoded: Callable[[str, _M | None], _T | None]
-    loose: Callable[[str, object], _T | None]
+def _interned(labels: dict[str, str]) -> dict[str, str]:
+    """Namespace labels, kept for the whole poll and read for each of its workloads: the
+    decoded dict itself, its values interned (msgspec already shares the keys)."""
+    intern = sys.intern
+    for key, item in labels.items():
+        labels[key] = intern(item)  # same keys: the dict's size never changes
+    return labels
 
 
 def _retry_after(value: str | None) -> float:
@@ -486,6 +385,30 @@ def _server_message(body: bytes) -> str:
     return text or "(empty body)"
 
 
+class _Collected:
+    """The sink of a poll without one: holds every record, each list's latest start only."""
+
+    def __init__(self) -> None:
+        self._lists: dict[tuple[str, str], list[Workload]] = {}
+        self._current: list[Workload] = []
+
+    def namespaces(self, found: Sequence[Namespace]) -> None:
+        pass
+
+    def begin(self, kind: str, scope: str) -> None:
+        self._current = self._lists[kind, scope] = []
+
+    def add(self, records: list[Workload]) -> None:
+        self._current.extend(records)
+
+    def discard(self, kind: str) -> None:
+        for key in [key for key in self._lists if key[0] == kind]:
+            del self._lists[key]
+
+    def workloads(self) -> list[Workload]:
+        return [record for records in self._lists.values() for record in records]
+
+
 class KubernetesSource:
     """Polls one cluster. Safe to share between threads: polls of one source run one at a time."""
 
@@ -516,7 +439,6 @@ class KubernetesSource:
         self.page_size = page_size
         self.namespaces = tuple(dict.fromkeys(namespaces))
         self._annotation_keys = tuple(sorted(annotation_keys))
-        self._decoders = _decoders(self._annotation_keys)
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._client: Any = None
@@ -525,29 +447,30 @@ class KubernetesSource:
 
     # --- public --------------------------------------------------------------------
 
-    def poll(self) -> ClusterObservation:
+    def poll(self, sink: WorkloadSink | None = None) -> ClusterObservation:
+        """One poll. With a `sink`, workloads go to it a page at a time as they are read, and
+        the observation holds none: so no poll holds every record of a cluster at once.
+        Without, the observation holds them all."""
         with self._lock:
             if self._closed.is_set():
                 raise PollError(f"cluster {self.cluster.name}: the source is closed")
             self._deadline.start()
             client = self._client if self._client is not None else self._connect()
             parser = _Parser(self._annotation_keys)
-            namespace_reader = _Reader(self._decoders[0], parser.namespace_meta, parser.namespace)
-            workload_reader = _Reader(self._decoders[1], parser.workload_meta, parser.workload)
+            collected = _Collected() if sink is None else None
+            out: WorkloadSink = sink or cast(WorkloadSink, collected)
             objects: dict[str, int] = {}
-            workloads: list[Workload] = []
             refused: list[_Forbidden] = []
             forbidden: list[str] = []
             if self.namespaces:
                 namespaces = self._get_namespaces(client, parser, objects)
             else:
-                namespaces = self._list(client, "Namespace", namespace_reader, objects)
+                namespaces = self._list_namespaces(client, parser, objects)
+            out.namespaces(namespaces)
             for kind in self.kinds:
-                found = self._list_kind(client, kind, workload_reader, objects, refused)
-                if found is None:
+                if not self._list_kind(client, kind, parser, out, objects=objects, refused=refused):
                     forbidden.append(kind)
-                else:
-                    workloads.extend(found)
+                    out.discard(kind)
             for exc in refused:
                 log.warning("cluster %s: %s", self.cluster.name, exc.permission)
             if len(forbidden) == len(self.kinds):
@@ -559,7 +482,7 @@ class KubernetesSource:
             return ClusterObservation(
                 cluster=self.cluster.name,
                 namespaces=tuple(namespaces),
-                workloads=workloads,
+                workloads=[] if collected is None else collected.workloads(),
                 objects=objects,
                 skipped=parser.skipped,
                 forbidden=tuple(forbidden),
@@ -607,54 +530,84 @@ class KubernetesSource:
         self,
         client: Any,
         kind: str,
-        reader: _Reader[_WorkloadMeta, Workload],
+        parser: _Parser,
+        sink: WorkloadSink,
+        *,
         objects: dict[str, int],
         refused: list[_Forbidden],
-    ) -> list[Workload] | None:
-        """Every workload of `kind`, or None when RBAC refused any list of it: then the
-        kind is left out whole (the other kinds still count) and each refusal is added
-        to `refused`."""
+    ) -> bool:
+        """Hands every workload of `kind` to `sink`. False when RBAC refused any list of
+        it: then the kind is to be left out whole (the other kinds still count), and each
+        refusal is added to `refused`."""
         endpoints = [_ENDPOINTS[kind].in_namespace(n) for n in self.namespaces]
-        found: list[Workload] = []
+        decoder = _decoder(model.workload_type(kind, self._annotation_keys))
         counted: dict[str, int] = {}
         denied = False
         for endpoint in endpoints or [_ENDPOINTS[kind]]:
+
+            def begin(endpoint: _Endpoint = endpoint) -> None:
+                sink.begin(kind, endpoint.scope)
+
+            def decoded(items: list[_Item[Workload]]) -> None:
+                records: list[Workload] = []
+                parser.decoded(items, records)
+                sink.add(records)
+
+            def loose(items: list[object]) -> None:
+                records = [r for item in items if (r := parser.workload(kind, item)) is not None]
+                sink.add(records)
+
             try:
-                found.extend(self._list(client, kind, reader, counted, endpoint))
+                self._list(client, kind, endpoint, counted, _Taker(decoder, begin, decoded, loose))
             except _Forbidden as exc:
                 refused.append(exc)
                 denied = True  # go on, so the log names every namespace refused
         if denied:
-            return None
+            return False
         if kind in counted:
             objects[kind] = counted[kind]
+        return True
+
+    def _list_namespaces(
+        self, client: Any, parser: _Parser, objects: dict[str, int]
+    ) -> list[Namespace]:
+        found: list[Namespace] = []
+
+        def decoded(items: list[_Item[_NamespaceMeta]]) -> None:
+            found.extend(
+                r for item in items if (r := parser.namespace_meta("", item.metadata)) is not None
+            )
+
+        def loose(items: list[object]) -> None:
+            found.extend(r for item in items if (r := parser.namespace("", item)) is not None)
+
+        taker = _Taker(_decoder(_NamespaceMeta), found.clear, decoded, loose)
+        self._list(client, "Namespace", _ENDPOINTS["Namespace"], objects, taker)
         return found
 
     def _list(
         self,
         client: Any,
         kind: str,
-        reader: _Reader[Any, _T],
+        endpoint: _Endpoint,
         objects: dict[str, int],
-        endpoint: _Endpoint | None = None,
-    ) -> list[_T]:
-        endpoint = endpoint or _ENDPOINTS[kind]
+        taker: _Taker[_M],
+    ) -> None:
+        """Reads every page of one list, handing each to `taker`."""
         for _ in range(MAX_RESTARTS + 1):
-            records: list[_T] = []
+            taker.begin()
             read = 0
             token: str | None = None
             try:
                 while True:
                     body = self._fetch(client, endpoint, token)
-                    # One pause per page, covering both decoding and conversion.
+                    # One pause per page, covering decoding and whoever takes the records.
                     with gc_paused():
-                        count, token = self._read(
-                            client, endpoint, body, kind=kind, reader=reader, records=records
-                        )
+                        count, token = self._read(client, endpoint, body, taker)
                     read += count
                     if not token:
                         objects[kind] = objects.get(kind, 0) + read
-                        return records
+                        return
             except _Expired:
                 continue  # the snapshot is gone: a consistent list must start over
         raise self._fail(
@@ -703,17 +656,13 @@ class KubernetesSource:
         client: Any,
         endpoint: _Endpoint,
         body: bytes,
-        *,
-        kind: str,
-        reader: _Reader[Any, _T],
-        records: list[_T],
+        taker: _Taker[_M],
     ) -> tuple[int, str | None]:
-        """Adds the records of one list page to `records`: (objects read, continue token
-        or None)."""
-        page: _Page[Any] | None = None
+        """Hands one list page's items on: (objects read, continue token or None)."""
+        page: _Page[_M] | None = None
         if _utf8(body):
             try:
-                page = reader.decoder.decode(body)
+                page = taker.decoder.decode(body)
             except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError included
                 log.debug(
                     "cluster %s: list %s: a page decoded the slow way: %s",
@@ -722,23 +671,16 @@ class KubernetesSource:
                     exc,
                 )
         if page is None:
-            loose, token = self._decode(client, endpoint, body)
-            for item in loose:
-                record = reader.loose(kind, item)
-                if record is not None:
-                    records.append(record)
-            return len(loose), token
-        items = page.items
-        if isinstance(items, msgspec.UnsetType):
+            items, token = self._decode(client, endpoint, body)
+            taker.loose(items)
+            return len(items), token
+        found = page.items
+        if isinstance(found, msgspec.UnsetType):
             raise self._fail(client, endpoint, _NOT_A_LIST)
-        items = items or []  # the real server sends "items": null for an empty list
-        convert = reader.decoded
-        for item in items:
-            record = convert(kind, item.metadata)
-            if record is not None:
-                records.append(record)
+        found = found or []  # the real server sends "items": null for an empty list
+        taker.decoded(found)
         token = None if page.metadata is None else page.metadata.continue_
-        return len(items), token or None
+        return len(found), token or None
 
     def _decode(
         self, client: Any, endpoint: _Endpoint, body: bytes

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from collector import adoption, config, exporter, rules
-from collector.model import ClusterObservation, Namespace, Workload
+from collector.model import ClusterObservation, Namespace, Workload, workload
 from collector.model import Path as WorkloadPath
 from collector.pipeline import Pipeline
 from collector.simulator.kube import KubeSimulator
@@ -36,7 +36,7 @@ PEAK_LIMIT = 56 * 2**20
 def flood(teams: int, first: float, prefix: str) -> tuple[Workload, ...]:
     """One workload per team, every other one golden, created a second apart."""
     return tuple(
-        Workload(
+        workload(
             "Deployment",
             "flood",
             f"w{i}",
@@ -55,7 +55,7 @@ def test_100000_teams_keep_the_exposition_the_history_and_memory_bounded() -> No
     established = [f"team-{i}" for i in range(ESTABLISHED)]
     history = {team: TeamTimes(ts("2026-03-02") + i, None) for i, team in enumerate(established)}
     workloads = flood(FLOOD, ts("2026-09-01"), "t") + tuple(
-        Workload("Deployment", "old", team, ts("2026-03-02"), {"team": team}, {}, ())
+        workload("Deployment", "old", team, ts("2026-03-02"), {"team": team}, {}, ())
         for team in established
     )
     observation = ClusterObservation("c1", (Namespace("flood", {}, None),), workloads)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from collector import adoption, config, rules
 from collector.adoption import OTHER_TEAM, Snapshot
-from collector.model import ClusterObservation
+from collector.model import ClusterObservation, WorkloadSink
 from collector.pipeline import Pipeline
 from collector.simulator.kube import KubeSimulator
 from collector.sources.kubernetes import _Parser
@@ -28,6 +28,7 @@ from collector.state import StateStore
 from tests.cluster import TOKEN
 from tests.hostile import strategies as hs
 from tests.hostile.oracle import expected_samples, exposed_samples, owned_workloads, team_values
+from tests.records import handed
 
 NOW = 1789466400.0  # 2026-09-15T10:00:00Z
 CLUSTER = "hostile"
@@ -81,11 +82,12 @@ class ParsedSource:
             sorted(rules.GoldenPathMatcher(cfg.golden_paths).annotation_keys)
         )
 
-    def poll(self) -> ClusterObservation:
+    def poll(self, sink: WorkloadSink | None = None) -> ClusterObservation:
         parser = _Parser(self.annotation_keys)
         namespaces = [n for item in self.namespaces if (n := parser.namespace("Namespace", item))]
         workloads = [w for kind, item in self.workloads if (w := parser.workload(kind, item))]
-        return ClusterObservation(CLUSTER, tuple(namespaces), tuple(workloads), {}, parser.skipped)
+        found = ClusterObservation(CLUSTER, tuple(namespaces), workloads, {}, parser.skipped)
+        return handed(found, sink)
 
     def close(self) -> None:
         pass

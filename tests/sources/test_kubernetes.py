@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from collector import config
-from collector.model import FieldManager, Namespace, Workload
+from collector.model import Namespace, field_manager, workload
 from collector.simulator.kube import METADATA_ACCEPT, KubeSimulator
 from collector.simulator.resources import managed_field, object_uid, owner_reference
 from collector.sources.kubernetes import KubernetesSource, PollError
@@ -96,7 +96,7 @@ def test_records_of_a_small_cluster(kube_sim: KubeSimulator, make_source: MakeSo
         Namespace("pay", {"team": "payments"}, T0),
     )
     assert tuple(observation.workloads) == (
-        Workload(
+        workload(
             kind="Deployment",
             namespace="pay",
             name="api",
@@ -104,13 +104,13 @@ def test_records_of_a_small_cluster(kube_sim: KubeSimulator, make_source: MakeSo
             labels={"app.kubernetes.io/managed-by": "Helm", "team": "payments"},
             annotations={ANNOTATION: "yes"},
             managers=(
-                FieldManager("helm", T0 + DAY, owns_spec=True),
-                FieldManager("kube-controller-manager", T0 + 2 * DAY, owns_spec=False),
+                field_manager("helm", T0 + DAY, owns_spec=True),
+                field_manager("kube-controller-manager", T0 + 2 * DAY, owns_spec=False),
             ),
             generation=1,
             uid=object_uid("deployments", "pay", "api"),
         ),
-        Workload(
+        workload(
             "StatefulSet",
             "pay",
             "db",
@@ -121,7 +121,7 @@ def test_records_of_a_small_cluster(kube_sim: KubeSimulator, make_source: MakeSo
             generation=1,
             uid=object_uid("statefulsets", "pay", "db"),
         ),
-        Workload(
+        workload(
             "DaemonSet",
             "misc",
             "agent",
@@ -132,7 +132,7 @@ def test_records_of_a_small_cluster(kube_sim: KubeSimulator, make_source: MakeSo
             generation=1,
             uid=object_uid("daemonsets", "misc", "agent"),
         ),
-        Workload(
+        workload(
             "CronJob",
             "pay",
             "nightly",
@@ -143,14 +143,14 @@ def test_records_of_a_small_cluster(kube_sim: KubeSimulator, make_source: MakeSo
             generation=1,
             uid=object_uid("cronjobs", "pay", "nightly"),
         ),
-        Workload(
+        workload(
             "Job",
             "pay",
             "nightly-1",
             T0 + 6 * DAY,
             {},
             {},
-            (FieldManager("kube-controller-manager", T0 + 6 * DAY, owns_spec=True),),
+            (field_manager("kube-controller-manager", T0 + 6 * DAY, owns_spec=True),),
             controller_kind="CronJob",
             generation=1,
             uid=object_uid("jobs", "pay", "nightly-1"),
@@ -477,16 +477,16 @@ def test_odd_objects(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
     assert observation.objects == {"Namespace": 1, "Deployment": 7}
     by_name = {w.name: w for w in observation.workloads}
     assert set(by_name) == {"bare", "nulls", "weird"}
-    assert by_name["bare"] == Workload("Deployment", "pay", "bare", None, {}, {}, ())
-    assert by_name["nulls"] == Workload("Deployment", "pay", "nulls", None, {}, {}, ())
-    assert by_name["weird"] == Workload(
+    assert by_name["bare"] == workload("Deployment", "pay", "bare", None, {}, {}, ())
+    assert by_name["nulls"] == workload("Deployment", "pay", "nulls", None, {}, {}, ())
+    assert by_name["weird"] == workload(
         "Deployment",
         "pay",
         "weird",
         None,
         {"team": "zahlungsverkehr-ß", "emoji": "🚀", "n": "3", "ok": "true"},
         {ANNOTATION: "y"},  # the 256 KiB annotation nobody asked for is gone
-        (FieldManager("kubectl-edit", None, owns_spec=True),),
+        (field_manager("kubectl-edit", None, owns_spec=True),),
         controller_kind=None,
     )
 

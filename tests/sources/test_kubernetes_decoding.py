@@ -15,10 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector import config
+from collector import config, model
 from collector.simulator.kube import KubeSimulator
 from collector.simulator.resources import managed_field, owner_reference
-from collector.sources.kubernetes import KubernetesSource, _decoders, _Parser, _utf8
+from collector.sources.kubernetes import (
+    KubernetesSource,
+    _decoder,
+    _NamespaceMeta,
+    _Parser,
+    _utf8,
+)
 from tests.hostile import strategies as hs
 
 KEYS = ("kubectl.kubernetes.io/last-applied", "platform.example.com/template")
@@ -26,15 +32,15 @@ KEYS = ("kubectl.kubernetes.io/last-applied", "platform.example.com/template")
 
 def typed(kind: str, body: bytes, keys: tuple[str, ...] = KEYS) -> tuple[list[Any], int] | None:
     """(records, skipped) by the typed decoder; None if it cannot take the page."""
-    namespaces, workloads = _decoders(keys)
     parser = _Parser(keys)
+    records: list[Any] = []
     try:
         if kind == "Namespace":
-            page: Any = namespaces.decode(body)
+            page: Any = _decoder(_NamespaceMeta).decode(body)
             records = [parser.namespace_meta(kind, i.metadata) for i in page.items or ()]
         else:
-            page = workloads.decode(body)
-            records = [parser.workload_meta(kind, i.metadata) for i in page.items or ()]
+            page = _decoder(model.workload_type(kind, keys)).decode(body)
+            parser.decoded(page.items or [], records)
     except (msgspec.DecodeError, RecursionError):  # as the source: the page goes the old way
         return None
     return [r for r in records if r is not None], parser.skipped
