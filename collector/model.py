@@ -19,7 +19,7 @@ import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, cast
+from typing import Any, ClassVar, Protocol, cast
 
 import msgspec
 
@@ -87,8 +87,11 @@ class Annotations(msgspec.Struct, frozen=True, gc=False):
     (`annotations_type`), so msgspec skips every other annotation, 256 KiB of
     last-applied configuration included, without building it."""
 
+    # key -> field, of each subclass (annotations_type); a class attribute, not a field.
+    by_key: ClassVar[dict[str, str]] = {}
+
     def get(self, key: str, default: str | None = None) -> str | None:
-        name = self._field_names().get(key)
+        name = self.by_key.get(key)
         value = None if name is None else getattr(self, name)
         return default if value is None else cast(str, value)
 
@@ -128,16 +131,11 @@ class Annotations(msgspec.Struct, frozen=True, gc=False):
         return repr(dict(self.items()))
 
     def _pairs(self) -> Iterator[tuple[str, str | None]]:
-        for key, name in self._field_names().items():
+        for key, name in self.by_key.items():
             yield key, getattr(self, name)
-
-    @classmethod
-    def _field_names(cls) -> dict[str, str]:
-        return _ANNOTATION_FIELDS[cls]
 
 
 Mapping.register(Annotations)  # a Struct cannot also subclass Mapping (metaclasses)
-_ANNOTATION_FIELDS: dict[type[Annotations], dict[str, str]] = {Annotations: {}}
 NO_ANNOTATIONS = Annotations()
 # A plain dict, not a MappingProxyType: JSON-serialisable; `Mapping` keeps it unchanged.
 _NO_LABELS: Mapping[str, str] = {}
@@ -155,7 +153,7 @@ def annotations_type(keys: tuple[str, ...]) -> type[Annotations]:
         type[Annotations],
         msgspec.defstruct("Annotations", fields, bases=(Annotations,), frozen=True, gc=False),
     )
-    _ANNOTATION_FIELDS[made] = {key: f"a{i}" for i, key in enumerate(keys)}
+    made.by_key = {key: f"a{i}" for i, key in enumerate(keys)}
     return made
 
 
@@ -197,7 +195,9 @@ class Workload(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def annotations(self) -> Mapping[str, str]:
-        return cast(Mapping[str, str], self.annotation_map or NO_ANNOTATIONS)
+        # `is None`, not `or`: the truth of an Annotations struct counts its keys.
+        found = self.annotation_map
+        return cast(Mapping[str, str], NO_ANNOTATIONS if found is None else found)
 
     @property
     def managers(self) -> tuple[FieldManager, ...]:

@@ -5,6 +5,7 @@ Pure functions, no I/O or state: they run for every workload of every poll.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -50,6 +51,7 @@ MAX_TEAM_LENGTH = 253
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+@functools.lru_cache(maxsize=4096)  # a few team names, on nearly every workload of every poll
 def normalise_team(raw: str | None) -> str | None:
     """A team name, or a Backstage entity reference `[kind:][namespace/]name`, as
     its bare lower-cased name: `group:default/Payments` -> `payments`.

@@ -429,11 +429,18 @@ _EXACT_TOOL = {
 }
 
 
+def _newness(entry: model.FieldManager) -> float:
+    time = entry.time
+    return float("-inf") if time is None else time
+
+
 def _ignored(entry: model.FieldManager) -> bool:
     name = entry.manager
+    fields = entry.fields  # `owns_spec`, read without a property call: this runs per entry
     return (
         not name  # an entry that names no manager says nothing of who deployed
-        or not entry.owns_spec
+        or fields is None
+        or fields.spec is None
         or name in _IN_CLUSTER
         or name.endswith(_IN_CLUSTER_SUFFIX)
     )
@@ -464,13 +471,18 @@ def deploy_tool(
     tie goes to the entry listed later.
     """
     best: model.FieldManager | None = None
-    best_time = float("-inf")
+    best_time: float | None = None  # of `best`, worked out only once another entry competes
     for entry in managers:
         if _ignored(entry):
             continue
-        time = float("-inf") if entry.time is None else entry.time
+        if best is None:
+            best = entry
+            continue
+        if best_time is None:
+            best_time = _newness(best)
+        time = _newness(entry)
         # `>=` so the later entry wins ties, including two entries without time.
-        if best is None or time >= best_time:
+        if time >= best_time:
             best, best_time = entry, time
     if best is None:
         return model.DeployTool.UNKNOWN, None

@@ -502,14 +502,3 @@ def test_only_kept_teams_reach_the_history_and_the_choice_survives_the_write() -
     assert [h.team for h in snap.history] == ["old", "zeta"]
     assert snap.dropped_teams == 3
 
-
-def test_sorting_in_steps_is_sorting() -> None:
-    # Runs of SORT_STEP merged: the same order as one sort, ties in their first order.
-    items = [(i * 7919 % 5003, i) for i in range(3 * adoption.SORT_STEP + 17)]
-    assert adoption.sorted_in_steps(items, lambda item: item[0]) == sorted(
-        items, key=lambda item: item[0]
-    )
-    assert adoption.sorted_in_steps([(2, "a"), (1, "b")], lambda item: item[0]) == [
-        (1, "b"),
-        (2, "a"),
-    ]
