@@ -22,9 +22,9 @@ from collector import config
 from collector.model import (
     ClusterObservation,
     FieldManager,
-    Namespace,
     Workload,
     field_manager,
+    namespace,
     workload,
 )
 
@@ -96,7 +96,7 @@ def poll(
             "Job": batch.list_job_for_all_namespaces,
         }
         namespaces = tuple(
-            Namespace(
+            namespace(
                 n.metadata.name,
                 dict(n.metadata.labels or {}),
                 _seconds(n.metadata.creation_timestamp),
@@ -122,4 +122,5 @@ def naive_poll(kubeconfig: str, page_size: int) -> PollRun:
     observation = poll(BIG, kubeconfig, config.DEFAULT_KINDS, annotation_keys(), page_size)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     peak = peak_rss_mb()
-    return PollRun(seconds, cpu, peak, baseline, len(observation.workloads), digest(observation))
+    read = sum(n for kind, n in observation.objects.items() if kind != "Namespace")
+    return PollRun(seconds, cpu, peak, baseline, read, digest(observation))

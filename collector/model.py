@@ -294,9 +294,35 @@ def workload(  # noqa: PLR0917 (the record's own field order, as tests write rec
 
 
 class Namespace(msgspec.Struct, frozen=True, gc=False):
-    name: str
-    labels: Mapping[str, str]
-    created: float | None  # unix seconds; None when absent or unparsable
+    """A namespace's metadata, decoded straight from a list page: the record itself."""
+
+    name: str = ""  # a record without a name is skipped by the source
+    creation: dt.datetime | None = msgspec.field(name="creationTimestamp", default=None)
+    label_map: dict[str, str] | None = msgspec.field(name="labels", default=None)
+
+    @property
+    def created(self) -> float | None:
+        """Unix seconds; None when absent or unparsable."""
+        return epoch(self.creation)
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.label_map or _NO_LABELS
+
+    def __eq__(self, other: object) -> bool:
+        # By value, as Workload: a missing time or labels equal unparsable or empty ones.
+        if isinstance(other, Namespace):
+            mine = (self.name, self.created, dict(self.labels))
+            return mine == (other.name, other.created, dict(other.labels))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+def namespace(name: str, labels: Mapping[str, str], created: float | None) -> Namespace:
+    """A record as a list page would decode it (tests, simulators, other sources)."""
+    return Namespace(name, moment(created), dict(labels) or None)
 
 
 class WorkloadSink(Protocol):

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector import config
+from collector import config, model
 from collector.model import (
     ClusterObservation,
     Component,
@@ -28,7 +28,7 @@ def ts(day: str) -> float:
 
 
 def ns(name: str, created: str | None = "2026-01-01", **labels: str) -> Namespace:
-    return Namespace(name, dict(labels), ts(created) if created else None)
+    return model.namespace(name, labels, ts(created) if created else None)
 
 
 def wl(

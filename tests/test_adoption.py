@@ -501,4 +501,3 @@ def test_only_kept_teams_reach_the_history_and_the_choice_survives_the_write() -
     assert [t.team for t in snap.teams] == ["_other", "zeta"]
     assert [h.team for h in snap.history] == ["old", "zeta"]
     assert snap.dropped_teams == 3
-

@@ -366,3 +366,35 @@ def test_records_are_not_scanned_by_the_garbage_collector(tmp_path: Path) -> Non
     records = drilldown(tmp_path).workloads()
     assert records
     assert not any(gc.is_tracked(r) for r in records)
+
+
+def record(namespace: str, kind: str, name: str, created: float | None) -> explain.WorkloadRecord:
+    return explain.WorkloadRecord(
+        "prod", namespace, kind, name, created, None, "none", None, "shadow", None, "r", "unknown",
+        None, None,
+    )  # fmt: skip
+
+
+def test_a_clusters_records_sort_by_namespace_kind_and_name() -> None:
+    records = [
+        record("pay", "Job", "a", 3.0),
+        record("ops", "Deployment", "z", None),
+        record("pay", "Deployment", "b", 1.0),
+        record("pay", "Deployment", "a", 2.0),
+    ]
+    explain.sort_cluster(records)
+    assert [(r.namespace, r.kind, r.name) for r in records] == [
+        ("ops", "Deployment", "z"),
+        ("pay", "Deployment", "a"),
+        ("pay", "Deployment", "b"),
+        ("pay", "Job", "a"),
+    ]
+
+
+def test_two_records_of_one_object_still_sort() -> None:
+    # Told apart only by a time that is None in one: not comparable, so sorted by key,
+    # keeping their order.
+    records = [record("pay", "Job", "a", 3.0), record("b", "Job", "x", 1.0)]
+    records += [record("b", "Job", "x", None)]
+    explain.sort_cluster(records)
+    assert [(r.namespace, r.created) for r in records] == [("b", 1.0), ("b", None), ("pay", 3.0)]

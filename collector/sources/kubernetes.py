@@ -21,7 +21,6 @@ import functools
 import gc
 import json
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -80,11 +79,6 @@ _ENDPOINTS: dict[str, _Endpoint] = {
     "Job": _Endpoint("/apis/batch/v1/jobs", "jobs.batch"),
 }
 
-# Shared by every record without labels or annotations. A plain dict, not a
-# MappingProxyType, so records stay picklable and JSON-serialisable; `Mapping` in
-# the model is what keeps it unmutated.
-_EMPTY: Mapping[str, str] = {}
-
 
 class _Expired(Exception):
     """The continue token of a list expired (410): the list must start over."""
@@ -117,14 +111,6 @@ def _seconds(value: float) -> str:
 
 # Both ways of decoding a page say the same of one without items.
 _NOT_A_LIST = "the response is not a list (no items)"
-
-
-# Timestamps are parsed by msgspec, in C, as it decodes. One it cannot parse fails the
-# page's typed decoding, and the page is decoded the old way, where such a time is None.
-class _NamespaceMeta(msgspec.Struct, frozen=True, gc=False):
-    name: str | None = None
-    creationTimestamp: dt.datetime | None = None
-    labels: dict[str, str] | None = None
 
 
 _M = TypeVar("_M")
@@ -299,9 +285,9 @@ class _Parser:
         if not isinstance(meta, dict) or not isinstance(name, str) or not name:
             self.skipped += 1
             return None
-        created = model.epoch(self.time(meta.get("creationTimestamp")))
-        labels = self.labels(meta.get("labels"))
-        return Namespace(sys.intern(name), _interned(labels) if labels else _EMPTY, created)
+        return Namespace(
+            name, self.time(meta.get("creationTimestamp")), self.labels(meta.get("labels"))
+        )
 
     def workload(self, kind: str, item: object) -> Workload | None:
         meta = item.get("metadata") if isinstance(item, dict) else None
@@ -326,13 +312,6 @@ class _Parser:
 
     # --- decoded: every value already has the type the API gives it -----------------
 
-    def namespace_meta(self, _kind: str, meta: _NamespaceMeta | None) -> Namespace | None:
-        if meta is None or not meta.name:
-            self.skipped += 1
-            return None
-        labels = _interned(meta.labels) if meta.labels else _EMPTY
-        return Namespace(sys.intern(meta.name), labels, model.epoch(meta.creationTimestamp))
-
     def decoded(self, items: list[_Item[Workload]], records: list[Workload]) -> None:
         """Adds the page's records to `records`: the decoded metadata themselves, those
         without a name or namespace skipped and counted."""
@@ -344,14 +323,11 @@ class _Parser:
         )
         self.skipped += len(items) - (len(records) - before)
 
-
-def _interned(labels: dict[str, str]) -> dict[str, str]:
-    """Namespace labels, kept for the whole poll and read for each of its workloads: the
-    decoded dict itself, its values interned (msgspec already shares the keys)."""
-    intern = sys.intern
-    for key, item in labels.items():
-        labels[key] = intern(item)  # same keys: the dict's size never changes
-    return labels
+    def decoded_namespaces(self, items: list[_Item[Namespace]], records: list[Namespace]) -> None:
+        """As `decoded`, for namespaces."""
+        before = len(records)
+        records.extend(meta for item in items if (meta := item.metadata) is not None and meta.name)
+        self.skipped += len(items) - (len(records) - before)
 
 
 def _retry_after(value: str | None) -> float:
@@ -573,15 +549,13 @@ class KubernetesSource:
     ) -> list[Namespace]:
         found: list[Namespace] = []
 
-        def decoded(items: list[_Item[_NamespaceMeta]]) -> None:
-            found.extend(
-                r for item in items if (r := parser.namespace_meta("", item.metadata)) is not None
-            )
+        def decoded(items: list[_Item[Namespace]]) -> None:
+            parser.decoded_namespaces(items, found)
 
         def loose(items: list[object]) -> None:
             found.extend(r for item in items if (r := parser.namespace("", item)) is not None)
 
-        taker = _Taker(_decoder(_NamespaceMeta), found.clear, decoded, loose)
+        taker = _Taker(_decoder(Namespace), found.clear, decoded, loose)
         self._list(client, "Namespace", _ENDPOINTS["Namespace"], objects, taker)
         return found
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from collector import adoption, config, exporter, rules
-from collector.model import ClusterObservation, Namespace, Workload, workload
+from collector import adoption, config, exporter, model, rules
+from collector.model import ClusterObservation, Workload, workload
 from collector.model import Path as WorkloadPath
 from collector.pipeline import Pipeline
 from collector.simulator.kube import KubeSimulator
@@ -58,7 +58,7 @@ def test_100000_teams_keep_the_exposition_the_history_and_memory_bounded() -> No
         workload("Deployment", "old", team, ts("2026-03-02"), {"team": team}, {}, ())
         for team in established
     )
-    observation = ClusterObservation("c1", (Namespace("flood", {}, None),), workloads)
+    observation = ClusterObservation("c1", (model.namespace("flood", {}, None),), workloads)
     matcher = rules.GoldenPathMatcher(cfg.golden_paths)
 
     tracemalloc.start()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from collector import config
-from collector.model import Namespace, field_manager, workload
+from collector.model import field_manager, namespace, workload
 from collector.simulator.kube import METADATA_ACCEPT, KubeSimulator
 from collector.simulator.resources import managed_field, object_uid, owner_reference
 from collector.sources.kubernetes import KubernetesSource, PollError
@@ -92,8 +92,8 @@ def test_records_of_a_small_cluster(kube_sim: KubeSimulator, make_source: MakeSo
 
     assert observation.cluster == "sim"
     assert observation.namespaces == (
-        Namespace("misc", {}, T0),
-        Namespace("pay", {"team": "payments"}, T0),
+        namespace("misc", {}, T0),
+        namespace("pay", {"team": "payments"}, T0),
     )
     assert tuple(observation.workloads) == (
         workload(

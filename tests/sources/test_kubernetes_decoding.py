@@ -21,7 +21,6 @@ from collector.simulator.resources import managed_field, owner_reference
 from collector.sources.kubernetes import (
     KubernetesSource,
     _decoder,
-    _NamespaceMeta,
     _Parser,
     _utf8,
 )
@@ -36,8 +35,8 @@ def typed(kind: str, body: bytes, keys: tuple[str, ...] = KEYS) -> tuple[list[An
     records: list[Any] = []
     try:
         if kind == "Namespace":
-            page: Any = _decoder(_NamespaceMeta).decode(body)
-            records = [parser.namespace_meta(kind, i.metadata) for i in page.items or ()]
+            page: Any = _decoder(model.Namespace).decode(body)
+            parser.decoded_namespaces(page.items or [], records)
         else:
             page = _decoder(model.workload_type(kind, keys)).decode(body)
             parser.decoded(page.items or [], records)
