@@ -32,7 +32,8 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 @dataclass(slots=True)
 class Family:
     """A metric family: `samples` are (label values in `labels` order, value). A counter's
-    name is given without `_total`, which the text format adds, as CounterMetricFamily does."""
+    samples are named `<name>_total`, with or without the suffix in `name`, as
+    CounterMetricFamily names them."""
 
     name: str
     documentation: str
@@ -103,7 +104,7 @@ def _family(family: Family, numbers: _Numbers, escaped: _Escaped) -> list[str]:
     if not _METRIC_NAME.fullmatch(name) or not all(map(_LABEL_NAME.fullmatch, family.labels)):
         raise ValueError(f"{name}: a metric or label name outside the legacy character set")
     if family.type == "counter":
-        name += "_total"
+        name = name.removesuffix("_total") + "_total"
     documentation = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
     head = [f"# HELP {name} {documentation}\n# TYPE {name} {family.type}\n"]
     samples = family.samples

@@ -103,6 +103,7 @@ def test_every_case_renders_as_generate_latest() -> None:
         counter,
         gauge("unlabelled_counter_value", "", 2**63),
         Family("unlabelled_counter", "No labels.", "counter", samples=[((), 7)]),
+        Family("suffixed_total", "Named with its suffix.", "counter", samples=[((), 7)]),
         Family("empty_gauge", "No sample at all."),
         Family("empty_labelled_gauge", "No sample.", labels=("team",)),
         Family("empty_counter", "No sample.", "counter", ("source",)),
