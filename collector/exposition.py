@@ -8,10 +8,10 @@ of a family (the sorted label order, the line around the values) is worked out o
 family, and what repeats across samples (team, cluster and path values, counts) is escaped
 or formatted once per render.
 
-The bytes are `generate_latest`'s own, for the two types the exporter uses, gauge and counter
-(tests/test_exposition.py renders both ways and compares). The collector's runtime metrics
-(process_*, python_*) stay with prometheus_client's collectors: they are read at most once a
-second, not once per poll of 50,000 workloads.
+The bytes are `generate_latest`'s own, for the two types the exporter uses, gauge and
+counter (tests/test_exposition_writer.py renders both ways and compares). The collector's
+runtime metrics (process_*, python_*) stay with prometheus_client's collectors: they are read
+at most once a second, not once per poll of 50,000 workloads.
 """
 
 from __future__ import annotations
