@@ -72,6 +72,8 @@ class ClusterSummary:
     first_deploy: Mapping[str, explain.WorkloadRecord]  # the earliest golden workload
     # Every tracked workload, owned or not, sorted by (namespace, kind, name); never modified.
     records: Sequence[explain.WorkloadRecord] = ()
+    read: int = 0  # workloads the poll read, tracked or not
+    cronjob_runs: int = 0  # of those, Jobs a CronJob started: its runs, not workloads
 
     @property
     def team_workloads(self) -> Counter[tuple[str, Path]]:
@@ -268,16 +270,18 @@ class ClusterStream:
         for key in [key for key in self._lists if key[0] == kind]:
             del self._lists[key]
 
-    def add(self, records: Iterable[Workload]) -> None:
+    def add(self, records: Sequence[Workload]) -> None:
         tally = self._current
         if tally is None:
             raise RuntimeError("records before any list began")
+        tally.read += len(records)
         namespaces, owners, scope = self._namespaces, self._owners, self._scope
         no_labels: Mapping[str, str] = {}
         add = tally.add
         for w in records:
             # A CronJob's Jobs are that CronJob's runs, not workloads of their own.
             if w.kind == "Job" and w.controller_kind == "CronJob":
+                tally.cronjob_runs += 1
                 continue
             host = namespaces.get(w.namespace)
             if host is not None:
@@ -335,6 +339,8 @@ class _Tally:
         self.golden_paths: Counter[str] = Counter()
         self.tools: Counter[DeployTool] = Counter()
         self.unowned = 0
+        self.read = 0
+        self.cronjob_runs = 0
         self.reasons = memos.reasons
         self.catalog = memos.catalog
         self._team: str | None = None  # the last team seen, whose string records share
@@ -411,6 +417,8 @@ class _Tally:
         self.golden_paths.update(other.golden_paths)
         self.tools.update(other.tools)
         self.unowned += other.unowned
+        self.read += other.read
+        self.cronjob_runs += other.cronjob_runs
         self.records.extend(other.records)
         for mine, theirs in (
             (self.first_seen, other.first_seen),
@@ -445,6 +453,8 @@ class _Tally:
             first_seen=self._first_seen(),
             first_deploy=self.first_deploy,
             records=self.records,
+            read=self.read,
+            cronjob_runs=self.cronjob_runs,
         )
 
 

@@ -5,11 +5,13 @@ else, so a poll of tens of thousands of objects holds only what the pipeline
 reads. Records are immutable and slotted: cheap to keep, safe to share between
 the poll thread and the snapshot being rendered.
 
-The records a cluster poll builds by the tens of thousands (`FieldManager`,
-`Namespace`, `Workload`) are msgspec Structs untracked by the garbage collector
-(gc=False: they hold only strings, floats, str->str mappings and tuples of each
-other, so they can form no cycle): a tenth of the cost of a frozen dataclass to
-build, and never scanned by a collection while a poll holds them.
+The records a cluster poll reads by the tens of thousands (`Namespace`,
+`Workload` and the `FieldManager`s in it) are what msgspec decodes the API's
+list pages into, fields named as the API names them: no pass converts them, and
+properties (`created`, `labels`, `managers`, ...) give them the shape the rest of
+the collector reads. They are untracked by the garbage collector (gc=False: they
+hold only strings, times, str->str mappings and tuples of each other, so they can
+form no cycle), and a poll hands them on a page at a time (`WorkloadSink`).
 """
 
 from __future__ import annotations

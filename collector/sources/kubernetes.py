@@ -3,8 +3,8 @@
 This is the I/O edge and the hot path. Lists are requested metadata-only
 (PartialObjectMetadataList): the collector reads nothing from spec or status,
 and it keeps pages several times smaller. Raw bytes are decoded by msgspec
-straight into typed structs that declare only the fields the collector reads
-(everything else is skipped unparsed), then reduced to `model` records; the
+straight into the `model` records, which declare only the fields the collector
+reads (everything else is skipped unparsed), and handed on a page at a time; the
 client's model classes are never built for lists (they cost more than the whole
 rest of a poll).
 
@@ -200,14 +200,12 @@ class _GcPause:
 gc_paused = _GcPause()
 
 
-_T = TypeVar("_T")
-
-
 class _Parser:
-    """Checks list items: decoded records (`namespace_meta`, `decoded`), or, for a page
-    msgspec could not take, `json.loads` items checked value by value (`namespace`,
-    `workload`). Both make the same record of the same object, timestamps included:
-    both parse them with msgspec. One per poll: it counts the objects skipped."""
+    """Checks list items: decoded records (`decoded`, `decoded_namespaces`), or, for a
+    page msgspec could not take, `json.loads` items checked value by value and built
+    into records (`namespace`, `workload`). Both make the same record of the same
+    object, timestamps included: both parse them with msgspec. One per poll: it
+    counts the objects skipped."""
 
     def __init__(self, annotation_keys: tuple[str, ...]) -> None:
         self.annotation_keys = annotation_keys
