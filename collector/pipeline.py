@@ -152,12 +152,10 @@ class Pipeline:
         # A scheduled poll and one the GitHub scan asked for take turns, never overlap.
         with (
             self._kubernetes_turn,
-            # A poll holds every record of its clusters until they are summarised: collections
-            # in between free nothing (records form no cycles). Records are untracked now,
-            # yet at 50,000 workloads a cycle without the pause still runs five full
-            # collections holding the GIL ~9 ms each, which scrapes then wait out, and
-            # spends 50 ms in collections (it was ~100 ms each when records were tracked
-            # dataclasses and pages `json.loads` dicts: scrape p99 96 ms with them, 45 without).
+            # Nothing a poll builds forms a cycle, so collections during it find nothing: at
+            # 50,000 workloads a cycle without the pause runs ~160 of them, one a full
+            # collection holding the GIL 30 ms, which scrapes then wait out
+            # (sources.kubernetes._GcPause has the figures).
             gc_paused(),
             ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool,
         ):
