@@ -24,9 +24,10 @@ log = logging.getLogger(__name__)
 
 # The whole stop must fit in Kubernetes' default 30 s grace period and our 10 s promise.
 STOP_WAIT_SECONDS = 8.0
-# A scrape needs the GIL for a moment at each of its I/O calls while a poll keeps it busy
-# for seconds; at Python's default 5 ms each such moment may wait 5 ms (benchmarks, 20
-# scrapers during a 50,000-workload poll: p99 45 ms at 5 ms, 27 ms at 1 ms, poll no slower).
+# A scrape needs the GIL for a moment at each of its I/O calls while a poll keeps it busy;
+# at Python's default 5 ms each such moment may wait 5 ms (benchmarks, 20 scrapers during
+# polls of 50,000 workloads, side by side: /metrics p99 11.6 ms at 5 ms, 8.4 ms at 1 ms;
+# /api/v1/workloads?team= p99 38 ms at 5 ms, 11 ms at 1 ms).
 SWITCH_INTERVAL = 0.001
 
 
