@@ -1,7 +1,7 @@
 """One poll by the collector's Kubernetes source, in a process of its own (figure 1).
 
 The poll is measured as the service makes it: records go page by page to the cluster's
-summary (`adoption.ClusterStream`), which keeps one compact record per workload for the
+summary (`tally.ClusterStream`), which keeps one compact record per workload for the
 drill-down. So the figure counts more work than the naive path does (it only reads), and
 the peak is what a service holds after a poll, not a list of every decoded record, which
 the service never holds. The digest that proves both paths read the same comes from a
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from benchmarks import scale
 from benchmarks.measure import peak_rss_mb
 from benchmarks.scale import BIG
-from collector import adoption, config, deploys, rules
+from collector import config, deploys, rules, tally
 from collector.model import ClusterObservation
 from collector.sources.kubernetes import KubernetesSource
 
@@ -77,7 +77,7 @@ def collector_poll(kubeconfig: str, page_size: int) -> PollRun:
     try:
         started, cpu = time.perf_counter(), time.process_time()
         counting = deploys.Tally(BIG, deploys.NEVER_POLLED, time.time())
-        stream = adoption.ClusterStream(BIG, settings, matcher, counting=counting)
+        stream = tally.ClusterStream(BIG, settings, matcher, counting=counting)
         observation = source.poll(stream)
         summary = stream.summary()
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu

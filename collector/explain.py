@@ -1,7 +1,7 @@
 """PURE: why each workload, repository and team counts as it does, for the drill-down API.
 
 Workload and repository records are built in the same pass that counts them
-(`adoption.summarise`, `adoption.summarise_repositories`), from the same matchers,
+(`tally.summarise`, `adoption.summarise_repositories`), from the same matchers,
 so an explanation can never disagree with the figure it explains. `Drilldown` puts
 one poll's records, its `Snapshot` and the durable history together once per
 publish, with the indexes the API needs; a request only looks up and formats.
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
-from collector import adoption, catalog, ownership, predictors
+from collector import adoption, catalog, ownership, predictors, tally
 from collector.config import Settings
 from collector.model import Path, RepoPath
 from collector.state import Evidence, TeamTimes
@@ -83,6 +83,8 @@ def sort_cluster(records: list[WorkloadRecord]) -> None:
         records.sort()
     except TypeError:
         records.sort(key=CLUSTER_ORDER)
+
+
 REPOSITORY_ORDER: Callable[[RepositoryRecord], str] = attrgetter("repository")
 
 
@@ -226,7 +228,7 @@ class Drilldown:
         self,
         snapshot: adoption.Snapshot,
         *,
-        clusters: Iterable[adoption.ClusterSummary],
+        clusters: Iterable[tally.ClusterSummary],
         repos: adoption.RepositorySummary | None,
         history: Mapping[str, TeamTimes],
         settings: Settings,

@@ -18,7 +18,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
 
-from collector import adoption, catalog, deploys, explain, exporter, history, predictors, rules
+from collector import (
+    adoption,
+    catalog,
+    deploys,
+    explain,
+    exporter,
+    history,
+    predictors,
+    rules,
+    tally,
+)
 from collector.config import Settings
 from collector.model import (
     CatalogObservation,
@@ -115,7 +125,7 @@ class Pipeline:
         # What the drill-down API serves, from the same publish as `snapshot`; None before
         # the first poll. Replaced whole (one reference assignment), never modified.
         self.drilldown: explain.Drilldown | None = None
-        self._summaries: dict[str, adoption.ClusterSummary] = {}
+        self._summaries: dict[str, tally.ClusterSummary] = {}
         self._repos: adoption.RepositorySummary | None = None
         self._links: catalog.Links | None = None
         # The last good answers of the two catalog sources: either's next success rebuilds
@@ -171,9 +181,7 @@ class Pipeline:
             counting = deploys.Tally(name, self.state.known(name), started)
             # The records go to the stream page by page as they are read: none is held
             # past its page.
-            stream = adoption.ClusterStream(
-                name, self.settings, self.matcher, self._links, counting
-            )
+            stream = tally.ClusterStream(name, self.settings, self.matcher, self._links, counting)
             observation = self.sources[name].poll(stream)
             summary = stream.summary()
             delta = counting.delta(
@@ -551,7 +559,7 @@ def _carry_over(previous: SourceStatus | None, failed: SourceStatus) -> SourceSt
     )
 
 
-def _tracked_words(summary: adoption.ClusterSummary) -> str:
+def _tracked_words(summary: tally.ClusterSummary) -> str:
     """`195 workloads read, 162 tracked (not tracked: 21 CronJob runs, 12 in excluded
     namespaces)`: the log names what `adoption_workloads` leaves out of what was read."""
     read, runs = summary.read, summary.cronjob_runs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector import adoption, explain, rules
+from collector import adoption, explain, rules, tally
 from collector.config import Settings
 from collector.model import (
     ClusterObservation,
@@ -23,9 +23,9 @@ NOW = ts("2026-09-15")
 
 def summarise(
     cfg: Settings, namespaces: list[Namespace], workloads: list[Workload], cluster: str = "c1"
-) -> adoption.ClusterSummary:
+) -> tally.ClusterSummary:
     observation = ClusterObservation(cluster, tuple(namespaces), tuple(workloads))
-    return adoption.summarise(observation, cfg, rules.GoldenPathMatcher(cfg.golden_paths))
+    return tally.summarise(observation, cfg, rules.GoldenPathMatcher(cfg.golden_paths))
 
 
 def compute(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from collector import adoption, explain, rules
+from collector import adoption, explain, rules, tally
 from collector.config import Settings
 from collector.model import ClusterObservation, GitHubObservation, Workload, field_manager, workload
 from collector.state import StateStore
@@ -133,7 +133,7 @@ def drilldown(tmp_path: Path, cfg: Settings | None = None) -> explain.Drilldown:
     repo_matcher = rules.RepositoryMatcher(cfg.golden_paths)
     repos = adoption.summarise_repositories(GITHUB, repo_matcher)
     links = adoption.build_links(GITHUB, repo_matcher)
-    summary = adoption.summarise(CLUSTER, cfg, rules.GoldenPathMatcher(cfg.golden_paths), links)
+    summary = tally.summarise(CLUSTER, cfg, rules.GoldenPathMatcher(cfg.golden_paths), links)
     state = StateStore(tmp_path / "state.db")
     try:
         seen, deploy = adoption.merge_evidence([summary], repos, state.history, cfg)

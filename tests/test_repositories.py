@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector import adoption, explain, rules
+from collector import adoption, explain, rules, tally
 from collector.config import Settings
 from collector.model import (
     ClusterObservation,
@@ -161,11 +161,11 @@ CATALOG = observe(
 
 def summarise_linked(
     namespaces: list[Namespace], workloads: list[Workload], **sections: object
-) -> adoption.ClusterSummary:
+) -> tally.ClusterSummary:
     c = cfg(**sections)
     links = adoption.build_links(CATALOG, rules.RepositoryMatcher(c.golden_paths))
     observation = ClusterObservation("c1", tuple(namespaces), tuple(workloads))
-    return adoption.summarise(observation, c, rules.GoldenPathMatcher(c.golden_paths), links)
+    return tally.summarise(observation, c, rules.GoldenPathMatcher(c.golden_paths), links)
 
 
 def test_catalog_link_gives_team_and_golden_path() -> None:
@@ -221,7 +221,7 @@ def test_repository_creation_is_onboarding_evidence() -> None:
     repos = adoption.summarise_repositories(
         observe(repo("acme/x", created="2026-01-10", property_team="search")), matcher()
     )
-    cluster = adoption.summarise(
+    cluster = tally.summarise(
         ClusterObservation("c1", (ns("srch", "2026-05-01", team="search"),), ()),
         c,
         rules.GoldenPathMatcher(c.golden_paths),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from collector import adoption, config, exporter, model, rules
+from collector import adoption, config, exporter, model, rules, tally
 from collector.model import ClusterObservation, Workload, workload
 from collector.model import Path as WorkloadPath
 from collector.pipeline import Pipeline
@@ -63,7 +63,7 @@ def test_100000_teams_keep_the_exposition_the_history_and_memory_bounded() -> No
 
     tracemalloc.start()
     try:
-        summary = adoption.summarise(observation, cfg, matcher)
+        summary = tally.summarise(observation, cfg, matcher)
         seen, deploy = adoption.merge_evidence([summary], None, history, cfg)
         # What the state store holds after recording them (min-only; nothing here is earlier).
         recorded = history | {
@@ -108,7 +108,7 @@ def test_a_second_older_flood_cannot_evict_teams_the_history_knows(tmp_path: Pat
     try:
 
         def poll(workloads: tuple[Workload, ...]) -> adoption.Snapshot:
-            summary = adoption.summarise(ClusterObservation("c1", (), workloads), cfg, matcher)
+            summary = tally.summarise(ClusterObservation("c1", (), workloads), cfg, matcher)
             seen, deploy = adoption.merge_evidence([summary], None, state.history, cfg)
             return adoption.compute([summary], state.record(seen, deploy), cfg, NOW)
 

@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector import adoption, config, rules
+from collector import adoption, config, rules, tally
 from collector.adoption import OTHER_TEAM, Snapshot
 from collector.model import ClusterObservation, WorkloadSink
 from collector.pipeline import Pipeline
@@ -106,7 +106,7 @@ def check_exposition(pipeline: Pipeline, observation: ClusterObservation) -> Non
     # The same observation with no limit: the same figures, and `_other` is exactly the sum
     # of the teams that lost their own label.
     unlimited = cfg.model_copy(update={"limits": config.Limits(max_teams=10**9)})
-    summary = adoption.summarise(observation, unlimited, rules.GoldenPathMatcher(cfg.golden_paths))
+    summary = tally.summarise(observation, unlimited, rules.GoldenPathMatcher(cfg.golden_paths))
     wide = adoption.compute([summary], pipeline.state.history, unlimited, NOW)
     assert_same_figures(snap, wide)
 
