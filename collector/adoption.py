@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from collector import catalog, explain, ownership, rules
+from collector import catalog, explain, ownership, rules, tally
 from collector.config import Settings
 from collector.model import (
     CatalogObservation,
@@ -35,7 +35,6 @@ from collector.model import (
     Repository,
 )
 from collector.state import Evidence, TeamTimes
-from collector.tally import ClusterSummary, evidence_time
 
 if TYPE_CHECKING:
     from collector import predictors
@@ -220,7 +219,7 @@ def build_links(
 
 
 def choose_kept_teams(
-    summaries: Sequence[ClusterSummary],
+    summaries: Sequence[tally.ClusterSummary],
     repos: RepositorySummary | None,
     history: Mapping[str, TeamTimes],
     settings: Settings,
@@ -241,7 +240,7 @@ def choose_kept_teams(
 
 
 def merge_evidence(
-    summaries: Iterable[ClusterSummary],
+    summaries: Iterable[tally.ClusterSummary],
     repos: RepositorySummary | None = None,
     history: Mapping[str, TeamTimes] | None = None,
     settings: Settings | None = None,
@@ -347,7 +346,7 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 
 def compute(
-    summaries: Iterable[ClusterSummary],
+    summaries: Iterable[tally.ClusterSummary],
     history: Mapping[str, TeamTimes],
     settings: Settings,
     now: float,
@@ -449,9 +448,11 @@ def compute(
 
 
 def _first_seen(
-    team: str, summaries: Iterable[ClusterSummary], repos: RepositorySummary | None
+    team: str, summaries: Iterable[tally.ClusterSummary], repos: RepositorySummary | None
 ) -> float | None:
-    found = [evidence_time(seen) for s in summaries if (seen := s.first_seen.get(team)) is not None]
+    found = [
+        tally.evidence_time(seen) for s in summaries if (seen := s.first_seen.get(team)) is not None
+    ]
     if repos is not None and (known := repos.first_seen.get(team)) is not None:
         found.append(known.time)
     return min(found, default=None)

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
-from collector import adoption, catalog, ownership, predictors, tally
+from collector import adoption, catalog, ownership, predictors
 from collector.config import Settings
 from collector.model import Path, RepoPath
 from collector.state import Evidence, TeamTimes
 
 if TYPE_CHECKING:
+    from collector import tally
     from collector.history import Day
 
 JSON = dict[str, Any]
