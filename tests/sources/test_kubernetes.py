@@ -7,7 +7,6 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,34 +17,10 @@ from collector.simulator.kube import METADATA_ACCEPT, KubeSimulator
 from collector.simulator.resources import managed_field, object_uid, owner_reference
 from collector.sources.kubernetes import KubernetesSource, PollError
 from tests.conftest import CANARY
+from tests.sources.kube import ANNOTATION, MakeSource, deployments
 
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
 DAY = 86400.0
-ANNOTATION = "platform.example.com/golden"
-
-MakeSource = Callable[..., KubernetesSource]
-
-
-@pytest.fixture
-def make_source(kubeconfig: Path) -> MakeSource:
-    sources: list[KubernetesSource] = []
-
-    def make(**overrides: object) -> KubernetesSource:
-        options: dict[str, object] = {
-            "kinds": config.DEFAULT_KINDS,
-            "annotation_keys": frozenset({ANNOTATION}),
-            "timeout": 5.0,
-            "page_size": 500,
-        }
-        options.update(overrides)
-        cluster = config.Cluster(name="sim", kubeconfig=str(kubeconfig), context="sim")
-        source = KubernetesSource(cluster, **options)  # type: ignore[arg-type]
-        sources.append(source)
-        return source
-
-    yield make  # type: ignore[misc]
-    for source in sources:
-        source.close()
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -54,11 +29,6 @@ def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
         for r in caplog.records
         if r.name.startswith("collector") and r.levelno == logging.WARNING
     ]
-
-
-def deployments(sim: KubeSimulator, count: int, namespace: str = "pay") -> None:
-    for i in range(count):
-        sim.add_workload("Deployment", namespace, f"d{i}", created="2026-01-02T00:00:00Z")
 
 
 def test_records_of_a_small_cluster(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
