@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -247,6 +248,13 @@ def _cluster_info(entry: Mapping[str, Any], base: Path) -> dict[str, Any]:
     return info
 
 
+# The client writes a kubeconfig's inline certificates and keys to temporary files, shared
+# process-wide by content, and names a file in that cache before it writes it: two clusters
+# with the same CA connecting at once (their first polls run concurrently) could load an
+# empty file ("no certificate or crl found"). One kubeconfig is loaded at a time.
+_LOADING = threading.Lock()
+
+
 def _from_kubeconfig(cluster: config.Cluster, configuration: Any) -> tuple[BearerToken | None, str]:
     assert cluster.kubeconfig is not None
     path = Path(cluster.kubeconfig)
@@ -268,10 +276,11 @@ def _from_kubeconfig(cluster: config.Cluster, configuration: Any) -> tuple[Beare
         if exec_config.get("provideClusterInfo") and isinstance(cluster_entry, dict):
             info = _cluster_info(cluster_entry, base)
         token = ExecPlugin(cluster.name, exec_config, base, info)
-    loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
-        config_dict=raw, active_context=cluster.context, config_base_path=str(base)
-    )
-    loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
+    with _LOADING:
+        loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
+            config_dict=raw, active_context=cluster.context, config_base_path=str(base)
+        )
+        loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
     if token is not None:
         configuration.refresh_api_key_hook = None
     return token, str(path)
