@@ -159,32 +159,12 @@ def annotations_type(keys: tuple[str, ...]) -> type[Annotations]:
     return made
 
 
-class Workload(msgspec.Struct, frozen=True, gc=False):
-    """A workload's metadata, decoded straight from a list page: the record itself.
+class ObjectMeta(msgspec.Struct, frozen=True, gc=False):
+    """What a namespace's and a workload's `metadata` have in common, as decoded."""
 
-    Only the fields the collector reads are declared; msgspec skips the rest without
-    building them. Each kind decodes into a subclass of its own (`workload_type`),
-    whose `kind` default names it, so a record carries its kind for free. The raw
-    JSON shapes stay as decoded; the properties below read them."""
-
-    kind: str = ""  # Deployment, StatefulSet, DaemonSet, CronJob, Job
-    name: str = ""  # a record without name or namespace is skipped by the source
-    namespace: str = ""
-    # metadata.uid: tells a recreated workload from the one it replaces
-    uid: str | None = None
-    # metadata.generation: rises by one with every change of the spec, which is what a
-    # deploy is (collector/deploys.py); None when absent.
-    generation: int | None = None
+    name: str = ""  # an object without a name is skipped by the source
     creation: dt.datetime | None = msgspec.field(name="creationTimestamp", default=None)
     label_map: dict[str, str] | None = msgspec.field(name="labels", default=None)
-    # Only the annotation keys some golden path reads are kept.
-    annotation_map: Annotations | None = msgspec.field(name="annotations", default=None)
-    managed_fields: tuple[FieldManager, ...] | None = msgspec.field(
-        name="managedFields", default=None
-    )
-    owner_references: tuple[OwnerReference, ...] | None = msgspec.field(
-        name="ownerReferences", default=None
-    )
 
     @property
     def created(self) -> float | None:
@@ -194,6 +174,31 @@ class Workload(msgspec.Struct, frozen=True, gc=False):
     @property
     def labels(self) -> Mapping[str, str]:
         return self.label_map or _NO_LABELS
+
+
+class Workload(ObjectMeta, frozen=True, gc=False):
+    """A workload's metadata, decoded straight from a list page: the record itself.
+
+    Only the fields the collector reads are declared; msgspec skips the rest without
+    building them. Each kind decodes into a subclass of its own (`workload_type`),
+    whose `kind` default names it, so a record carries its kind for free. The raw
+    JSON shapes stay as decoded; the properties below read them."""
+
+    kind: str = ""  # Deployment, StatefulSet, DaemonSet, CronJob, Job
+    namespace: str = ""  # a workload without one is skipped by the source, as without a name
+    # metadata.uid: tells a recreated workload from the one it replaces
+    uid: str | None = None
+    # metadata.generation: rises by one with every change of the spec, which is what a
+    # deploy is (collector/deploys.py); None when absent.
+    generation: int | None = None
+    # Only the annotation keys some golden path reads are kept.
+    annotation_map: Annotations | None = msgspec.field(name="annotations", default=None)
+    managed_fields: tuple[FieldManager, ...] | None = msgspec.field(
+        name="managedFields", default=None
+    )
+    owner_references: tuple[OwnerReference, ...] | None = msgspec.field(
+        name="ownerReferences", default=None
+    )
 
     @property
     def annotations(self) -> Mapping[str, str]:
@@ -295,21 +300,8 @@ def workload(  # noqa: PLR0917 (the record's own field order, as tests write rec
     )
 
 
-class Namespace(msgspec.Struct, frozen=True, gc=False):
+class Namespace(ObjectMeta, frozen=True, gc=False):
     """A namespace's metadata, decoded straight from a list page: the record itself."""
-
-    name: str = ""  # a record without a name is skipped by the source
-    creation: dt.datetime | None = msgspec.field(name="creationTimestamp", default=None)
-    label_map: dict[str, str] | None = msgspec.field(name="labels", default=None)
-
-    @property
-    def created(self) -> float | None:
-        """Unix seconds; None when absent or unparsable."""
-        return epoch(self.creation)
-
-    @property
-    def labels(self) -> Mapping[str, str]:
-        return self.label_map or _NO_LABELS
 
     def __eq__(self, other: object) -> bool:
         # By value, as Workload: a missing time or labels equal unparsable or empty ones.

@@ -17,7 +17,12 @@ from collector.simulator.kube import METADATA_ACCEPT, KubeSimulator
 from collector.simulator.resources import managed_field, object_uid, owner_reference
 from collector.sources.kubernetes import KubernetesSource, PollError
 from tests.conftest import CANARY
-from tests.sources.kube import ANNOTATION, MakeSource, deployments
+from tests.sources.kube import (
+    ANNOTATION,
+    MakeSource,
+    deployments,
+    expire_tokens_at_the_second_page,
+)
 
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
 DAY = 86400.0
@@ -163,19 +168,7 @@ def test_pagination(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
 
 def test_expired_token_restarts_the_list(kube_sim: KubeSimulator, make_source: MakeSource) -> None:
     deployments(kube_sim, 5)
-    # Hold the second page back, and expire every token while it waits.
-    kube_sim.add_fault(r"deployments\?.*continue=", 200, delay=0.3)
-
-    def expire_once_the_second_page_is_asked_for() -> None:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if any("continue" in r.query for r in list(kube_sim.requests)):
-                kube_sim.expire_continue_tokens()
-                return
-            time.sleep(0.01)
-
-    expirer = threading.Thread(target=expire_once_the_second_page_is_asked_for)
-    expirer.start()
+    expirer = expire_tokens_at_the_second_page(kube_sim)
     observation = make_source(page_size=2, kinds=["Deployment"]).poll()
     expirer.join()
     assert [w.name for w in observation.workloads] == ["d0", "d1", "d2", "d3", "d4"]

@@ -5,14 +5,11 @@ for a poll that never saw those pages."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 from collector import deploys, rules, tally
 from collector.simulator.kube import KubeSimulator
 from collector.sources.kubernetes import KubernetesSource
 from tests.records import settings
-from tests.sources.kube import MakeSource, deployments
+from tests.sources.kube import MakeSource, deployments, expire_tokens_at_the_second_page
 
 KNOWN = deploys.Known(baseline=0.0, generations={})  # every workload new: each counts
 
@@ -52,20 +49,8 @@ def test_a_list_that_starts_over_counts_once(
     assert len(expected[0].records) == 6
     assert expected[1].path  # deploys were counted: the comparison below means something
 
-    # Hold the second page of deployments back, and expire every token while it waits.
-    kube_sim.add_fault(r"deployments\?.*continue=", 200, delay=0.3)
-
-    def expire_once_the_second_page_is_asked_for() -> None:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if any("continue" in r.query for r in list(kube_sim.requests)):
-                kube_sim.expire_continue_tokens()
-                return
-            time.sleep(0.01)
-
     kube_sim.requests.clear()
-    expirer = threading.Thread(target=expire_once_the_second_page_is_asked_for)
-    expirer.start()
+    expirer = expire_tokens_at_the_second_page(kube_sim)
     found = streamed(source)
     expirer.join()
     first_pages = [
