@@ -69,6 +69,7 @@ class RepositoryRecord(NamedTuple):
 CLUSTER_ORDER: Callable[[WorkloadRecord], tuple[str, str, str]] = attrgetter(
     "namespace", "kind", "name"
 )
+REPOSITORY_ORDER: Callable[[RepositoryRecord], str] = attrgetter("repository")
 
 
 def sort_cluster(records: list[WorkloadRecord]) -> None:
@@ -84,9 +85,6 @@ def sort_cluster(records: list[WorkloadRecord]) -> None:
         records.sort()
     except TypeError:
         records.sort(key=CLUSTER_ORDER)
-
-
-REPOSITORY_ORDER: Callable[[RepositoryRecord], str] = attrgetter("repository")
 
 
 # --- evidence: which object set a time, as the state file keeps it ("SOURCE:OBJECT") ---

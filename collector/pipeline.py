@@ -536,7 +536,6 @@ class Pipeline:
         self.state.close()
 
 
-# Workloads freed per step: about a millisecond of holding the GIL.
 def _log_failure(what: str, exc: Exception) -> None:
     if isinstance(exc, PollError):
         log.error("poll of %s failed: %s", what, exc)
