@@ -30,6 +30,7 @@ from benchmarks.measure import BenchError, Child, median, peak_rss_mb
 from benchmarks.report import Figure
 from benchmarks.scale import BIG, settings
 from collector.pipeline import Pipeline
+from collector.service import settle_process
 from collector.state import StateStore
 
 if TYPE_CHECKING:
@@ -42,8 +43,9 @@ def make_pipeline(kubeconfigs: dict[str, str], state_path: Path) -> Pipeline:
 
 
 def start_pipeline(kubeconfigs: dict[str, str], state_path: Path) -> Pipeline:
-    """A pipeline past its first poll."""
+    """A pipeline past its first poll, in a process settled as the service settles its own."""
     pipeline = make_pipeline(kubeconfigs, state_path)
+    settle_process()
     if not pipeline.poll_kubernetes():
         raise BenchError("the first poll failed; see the log above")
     return pipeline
