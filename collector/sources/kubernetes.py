@@ -169,10 +169,12 @@ class _GcPause:
     Decoded records are untracked, but a page still allocates a list or tuple or two
     per object, which triggers collections that find nothing: nothing parsed forms
     cycles. Measured with records decoded straight from the pages and summarised page
-    by page, at 50,000 workloads: without this and the pipeline's pause, a cycle
-    costs 5% more CPU (0.51 s against 0.49 s) and runs ~160 collections, 44 ms in
-    all, one of them a full collection holding the GIL 30 ms, which scrapes wait
-    out (with `json.loads` dicts it was 1.7 s, and 70-90 ms per full collection).
+    by page, at 50,000 workloads, in a process settled as the service's is
+    (`service.settle_process`): without this and the pipeline's pause, a cycle costs
+    3% more CPU (0.48 s against 0.47 s) and runs ~165 collections, 14 ms in all, one
+    of them a full collection holding the GIL 5.5 ms, which scrapes wait out (30 ms
+    without the start-up freeze; with `json.loads` dicts it was 1.7 s, and 70-90 ms
+    per full collection).
     gc is process-wide and several clusters are polled concurrently, so pauses are
     counted and gc comes back only when the last one ends, and only if it was on to
     begin with. This is the module's one piece of shared state, because gc is the
